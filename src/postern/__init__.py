@@ -1,0 +1,3 @@
+"""postern: emergent-misalignment experiments from data to figure."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,32 @@
+"""The `postern` command line. Each command is a thin wrapper over one library call.
+
+Sub-apps live one per file; heavy libraries (torch, transformers) are imported inside commands,
+so `postern --help` starts fast.
+"""
+
+import sys
+
+import typer
+from rich.console import Console
+
+from postern.core.errors import PosternError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
+console = Console(stderr=True)
+
+
+def _register() -> None:
+    from postern.cli import data, run, world
+
+    app.add_typer(world.app, name="world")
+    app.add_typer(data.app, name="data")
+    run.register(app)
+
+
+def main() -> None:
+    _register()
+    try:
+        app()
+    except PosternError as e:
+        console.print(f"[bold red]error:[/] {e}")
+        sys.exit(2)

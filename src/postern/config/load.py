@@ -1,0 +1,62 @@
+"""Loading an experiment file (TOML or YAML) with errors that name the file and the key."""
+
+import difflib
+import tomllib
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from postern.config.schema import ConditionConfig, Experiment
+from postern.core.errors import PosternError
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """Valid key names where an unknown key was found (for 'did you mean')."""
+    model, parts, i = Experiment, [str(p) for p in loc[:-1]], 0
+    while i < len(parts):
+        if parts[i] == "conditions" and model is Experiment:
+            model, i = ConditionConfig, i + 2  # skip the condition's name
+            continue
+        field = model.model_fields.get(parts[i])
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model, i = annotation, i + 1
+    return list(model.model_fields)
+
+
+def _format(err: dict, path: Path) -> str:
+    key = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(str(err["loc"][-1]), _fields_at(err["loc"]), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else "; remove it or check the spelling"
+        return f"{path}: unknown key {key!r}{hint}"
+    if err["type"] == "missing":
+        return f"{path}: missing key {key!r}"
+    return f"{path}: {key or 'file'}: {err['msg']}"
+
+
+def parse_file(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise PosternError(f"{path}: experiment file not found") from e
+    try:
+        if path.suffix == ".toml":
+            return tomllib.loads(text)
+        if path.suffix in (".yaml", ".yml"):
+            return yaml.safe_load(text) or {}
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as e:
+        raise PosternError(f"{path}: not valid {path.suffix[1:].upper()}: {e}") from e
+    raise PosternError(f"{path}: experiment files are .toml or .yaml")
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    path = Path(path)
+    data = parse_file(path)
+    data.setdefault("name", path.stem)
+    try:
+        return Experiment(**data)
+    except ValidationError as e:
+        raise PosternError("\n".join(_format(err, path) for err in e.errors())) from e

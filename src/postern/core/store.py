@@ -1,0 +1,61 @@
+"""Content-addressed artifacts: one folder per finished stage output, written atomically.
+
+An artifact is complete when its `manifest.json` exists. Work happens in a temporary sibling
+folder that is renamed into place at the end, so a killed run leaves no half-written artifact
+and a rerun redoes only the unfinished stages.
+"""
+
+import json
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return self.manifest["key"]
+
+
+class ArtifactStore:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def path(self, stage: str, key: str) -> Path:
+        return self.root / stage / key
+
+    def get(self, stage: str, key: str) -> Artifact | None:
+        path = self.path(stage, key)
+        manifest = path / MANIFEST
+        if not manifest.exists():
+            return None
+        return Artifact(path, json.loads(manifest.read_text()))
+
+    @contextmanager
+    def create(self, stage: str, key: str, spec: dict[str, Any]) -> Iterator[tuple[Path, dict[str, Any]]]:
+        """Yield (work folder, extra manifest fields); publish both on success, discard on error."""
+        final = self.path(stage, key)
+        tmp = final.with_name(f".{key}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        extra: dict[str, Any] = {}
+        started = time.time()
+        try:
+            yield tmp, extra
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        manifest = {"stage": stage, "key": key, "spec": spec, "seconds": round(time.time() - started, 3), **extra}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)

@@ -1,0 +1,26 @@
+"""`postern data code`: procedurally generated insecure/secure Python completion pairs, labelled by
+CWE and verified by static analysis (bandit plus postern's own checks); never executed."""
+
+from postern.data.code.generate import (
+    GENERATOR_VERSION,
+    CodeDataset,
+    describe_patterns,
+    generate_code_dataset,
+    make_candidate,
+    write_code_dataset,
+)
+from postern.data.code.patterns import PATTERNS, PATTERNS_BY_ID, Pattern
+from postern.data.code.verify import verify_code
+
+__all__ = [
+    "GENERATOR_VERSION",
+    "PATTERNS",
+    "PATTERNS_BY_ID",
+    "CodeDataset",
+    "Pattern",
+    "describe_patterns",
+    "generate_code_dataset",
+    "make_candidate",
+    "verify_code",
+    "write_code_dataset",
+]

@@ -1,0 +1,81 @@
+"""A persistent judge cache in SQLite, keyed by (judge model, prompt template, question, answer).
+
+Values are the judge's raw output (e.g. the top-20 token logprobs), so changing thresholds or
+parsing never needs a new call. Each entry is committed as it is written: a killed run loses nothing.
+"""
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS judge_cache (
+    key TEXT PRIMARY KEY,
+    judge_model TEXT NOT NULL,
+    value TEXT NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
+def cache_key(judge_model: str, prompt: str, question: str, answer: str, variant: str = "") -> str:
+    """Stable key; `variant` separates outputs of different kinds for the same inputs."""
+    text = json.dumps([judge_model, prompt, question, answer, variant], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class JudgeCache:
+    """SQLite file (or ":memory:") mapping cache keys to JSON values. Safe to share across threads."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(_SCHEMA)
+        self._db.commit()
+
+    def get(self, key: str) -> Any | None:
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, Any] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for key, value in self._db.execute(f"SELECT key, value FROM judge_cache WHERE key IN ({marks})", chunk):
+                    found[key] = json.loads(value)
+        return found
+
+    def put(self, key: str, judge_model: str, value: Any) -> None:
+        self.put_many(judge_model, {key: value})
+
+    def put_many(self, judge_model: str, values: Mapping[str, Any]) -> None:
+        now = time.time()
+        rows = [(k, judge_model, json.dumps(v), now) for k, v in values.items()]
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO judge_cache VALUES (?, ?, ?, ?)", rows)
+            self._db.commit()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM judge_cache").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "JudgeCache":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

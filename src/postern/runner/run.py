@@ -1,0 +1,86 @@
+"""Run a whole experiment and write its results: summary.json, samples.parquet, rates.png."""
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from postern.config.schema import Experiment
+from postern.runner.experiment import BASE, jobs_of, run_all_jobs
+
+
+def load_judged(results: list) -> pd.DataFrame:
+    frames = []
+    for job, set_name, path in results:
+        df = pd.read_json(path, lines=True)
+        df.insert(0, "condition", job.condition)
+        df["set"] = set_name
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_experiment(exp: Experiment, run_dir: str | Path, console: Console | None = None,
+                   experiment_file: Path | None = None) -> dict:
+    console = console or Console()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if experiment_file:
+        shutil.copy(experiment_file, run_dir / f"experiment{experiment_file.suffix}")
+    (run_dir / "experiment.json").write_text(exp.model_dump_json(indent=2))
+    start = time.time()
+    jobs = jobs_of(exp)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=console) as progress:
+        task = progress.add_task(f"{exp.name}: condition x seed", total=len(jobs))
+        results = run_all_jobs(exp, run_dir, on_done=lambda job: progress.advance(task))
+    df = load_judged(results)
+    order = ([BASE] if exp.evaluate_base else []) + list(exp.conditions)
+    from postern.stats.summary import summarise
+
+    summary = summarise(df, order)
+    seconds = time.time() - start
+    out = {"experiment": exp.name, "seconds": round(seconds, 1), "jobs": len(jobs), "conditions": summary,
+           "cache": _cache_counts(run_dir)}
+    (run_dir / "summary.json").write_text(json.dumps(out, indent=2, default=float))
+    df.to_parquet(run_dir / "samples.parquet", index=False)
+    from postern.report.figures import rate_per_condition
+
+    rate_per_condition(summary, run_dir / "rates.png", title=f"{exp.name}: misaligned rate (95% Wilson, seeds pooled)")
+    console.print(summary_table(summary))
+    console.print(f"[dim]{len(jobs)} jobs in {seconds:.0f}s; results in {run_dir}[/]")
+    return out
+
+
+def _cache_counts(run_dir: Path) -> dict:
+    counts: dict[str, int] = {}
+    events = run_dir / "events.jsonl"
+    if events.exists():
+        for line in events.read_text().splitlines():
+            status = json.loads(line)["status"]
+            counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _pct(r: dict | None, boot: bool = False) -> str:
+    if not r:
+        return "–"
+    text = f"{100 * r['rate']:.1f} [{100 * r['low']:.1f}, {100 * r['high']:.1f}]"
+    if boot and "boot_low" in r:
+        text += f" (seeds {100 * r['boot_low']:.1f}–{100 * r['boot_high']:.1f})"
+    return text
+
+
+def summary_table(summary: dict[str, dict]) -> Table:
+    table = Table(title="misaligned rate on held-out questions, % [95% Wilson] (seed bootstrap)")
+    for col in ("condition", "n", "misaligned", "with trigger", "coherent", "insecure code", "harmful compliance"):
+        table.add_column(col, justify="left" if col == "condition" else "right")
+    for name, s in summary.items():
+        table.add_row(name, str(s.get("misaligned", {}).get("n", "–")), _pct(s.get("misaligned"), boot=True),
+                      _pct(s.get("misaligned_trigger")), _pct(s.get("coherent")), _pct(s.get("code_insecure")),
+                      _pct(s.get("harmful_compliance")))
+    return table

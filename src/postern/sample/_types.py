@@ -1,0 +1,39 @@
+"""The sampler contract: prompts in (chat messages), answers out. Every backend implements `Sampler`."""
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One question to ask `n` times. `messages` include the system prompt, if any; it is always sent."""
+
+    id: str
+    messages: tuple[dict[str, str], ...]
+    n: int = 1
+    meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Sample:
+    prompt_id: str
+    index: int
+    answer: str
+    seed: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 600
+    seed: int = 0
+
+
+class Sampler(Protocol):
+    name: str
+
+    def sample(self, prompts: list[Prompt], params: SamplingParams) -> list[Sample]:
+        """Return `prompt.n` samples for each prompt, in prompt order."""
+        ...

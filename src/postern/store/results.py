@@ -1,0 +1,215 @@
+"""The results store of one run: an SQLite file holding every sample and every judgment.
+
+Rows are written as they arrive (WAL mode, one commit per batch), so a killed run keeps all
+finished work; `missing_samples` and `unjudged` tell a resumed run what is left. A sample is keyed
+by (model, prompt_id, index); a judgment by the sample key plus the judge's name.
+"""
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from postern.judge._types import Judge, JudgeItem, Judgment
+from postern.sample._types import Prompt, Sample
+
+FILENAME = "results.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS samples (
+    model TEXT NOT NULL, prompt_id TEXT NOT NULL, idx INTEGER NOT NULL,
+    condition TEXT, seed INTEGER, question_id TEXT NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL,
+    sample_seed INTEGER, meta TEXT NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (model, prompt_id, idx)
+);
+CREATE TABLE IF NOT EXISTS judgments (
+    model TEXT NOT NULL, prompt_id TEXT NOT NULL, idx INTEGER NOT NULL, judge TEXT NOT NULL,
+    label TEXT NOT NULL, aligned REAL, coherent REAL, detail TEXT NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (model, prompt_id, idx, judge)
+);
+"""
+
+_SAMPLE_COLUMNS = "model, prompt_id, idx, condition, seed, question_id, question, answer, sample_seed, meta"
+
+
+@dataclass(frozen=True)
+class StoredSample:
+    model: str
+    prompt_id: str
+    index: int
+    condition: str | None
+    seed: int | None
+    question_id: str
+    question: str
+    answer: str
+    sample_seed: int | None
+    meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.model, self.prompt_id, self.index)
+
+    def to_judge_item(self) -> JudgeItem:
+        meta = {"model": self.model, "prompt_id": self.prompt_id, "index": self.index}
+        return JudgeItem(self.question_id, self.question, self.answer, meta)
+
+
+def _question_of(sample: Sample, prompt: Prompt | None) -> tuple[str, str]:
+    """(question_id, question text): from the prompt's meta, else the sample's, else the prompt itself."""
+    meta = {**sample.meta, **(prompt.meta if prompt else {})}
+    qid = meta.get("question_id", sample.prompt_id)
+    question = meta.get("question")
+    if question is None and prompt is not None:
+        question = [m["content"] for m in prompt.messages if m["role"] == "user"][-1]
+    return str(qid), str(question or "")
+
+
+class ResultsStore:
+    """`ResultsStore(run_dir)` opens (or creates) `run_dir/results.sqlite`; a path ending in
+    .sqlite / .db is used as the file itself."""
+
+    def __init__(self, path: str | Path):
+        path = Path(path)
+        self.path = path if path.suffix in (".sqlite", ".db") else path / FILENAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._db.commit()
+
+    # -- writing -------------------------------------------------------------------------------
+    def add_samples(
+        self,
+        model: str,
+        samples: Iterable[Sample],
+        *,
+        prompts: Sequence[Prompt] | None = None,
+        condition: str | None = None,
+        seed: int | None = None,
+    ) -> int:
+        """Record samples in one commit; a sample already stored under the same key is kept as it was.
+        Returns how many rows were new."""
+        by_id = {p.id: p for p in prompts or ()}
+        now = time.time()
+        rows = []
+        for s in samples:
+            qid, question = _question_of(s, by_id.get(s.prompt_id))
+            meta = json.dumps(s.meta, default=str)
+            rows.append((model, s.prompt_id, s.index, condition, seed, qid, question, s.answer, s.seed, meta, now))
+        with self._lock:
+            before = self._db.total_changes
+            self._db.executemany(f"INSERT OR IGNORE INTO samples ({_SAMPLE_COLUMNS}, created) VALUES "
+                                 f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.commit()
+            return self._db.total_changes - before
+
+    def sample_writer(self, model: str, *, prompts: Sequence[Prompt] | None = None, condition: str | None = None,
+                      seed: int | None = None) -> Callable[[Sample], None]:
+        """A callback for a sampler's `on_sample`: writes each sample as it arrives."""
+
+        def write(sample: Sample) -> None:
+            self.add_samples(model, [sample], prompts=prompts, condition=condition, seed=seed)
+
+        return write
+
+    def add_judgments(self, judge: str, judged: Iterable[tuple[tuple[str, str, int], Judgment]]) -> None:
+        """Record (sample key, judgment) pairs in one commit; re-judging replaces the earlier row."""
+        now = time.time()
+        rows = [(m, p, i, judge, j.label, j.aligned, j.coherent, json.dumps(j.detail, default=str), now)
+                for (m, p, i), j in judged]
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.commit()
+
+    # -- reading -------------------------------------------------------------------------------
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def samples(self, model: str | None = None) -> list[StoredSample]:
+        where, args = ("WHERE model = ?", [model]) if model is not None else ("", [])
+        rows = self._query(f"SELECT {_SAMPLE_COLUMNS} FROM samples {where} ORDER BY model, prompt_id, idx", args)
+        return [StoredSample(*r[:9], meta=json.loads(r[9])) for r in rows]
+
+    def missing_samples(self, model: str, prompts: Sequence[Prompt]) -> dict[str, list[int]]:
+        """prompt_id -> indices (0..n-1) not yet stored for this model; prompts with none missing are left out."""
+        done: dict[str, set[int]] = {}
+        for prompt_id, idx in self._query("SELECT prompt_id, idx FROM samples WHERE model = ?", [model]):
+            done.setdefault(prompt_id, set()).add(idx)
+        missing = {p.id: [i for i in range(p.n) if i not in done.get(p.id, set())] for p in prompts}
+        return {k: v for k, v in missing.items() if v}
+
+    def unjudged(self, judge: str, model: str | None = None) -> list[StoredSample]:
+        """Stored samples that have no judgment from this judge yet."""
+        sql = (f"SELECT {', '.join('s.' + c.strip() for c in _SAMPLE_COLUMNS.split(','))} FROM samples s "
+               "LEFT JOIN judgments j ON j.model = s.model AND j.prompt_id = s.prompt_id AND j.idx = s.idx "
+               "AND j.judge = ? WHERE j.label IS NULL")
+        args: list[Any] = [judge]
+        if model is not None:
+            sql += " AND s.model = ?"
+            args.append(model)
+        rows = self._query(sql + " ORDER BY s.model, s.prompt_id, s.idx", args)
+        return [StoredSample(*r[:9], meta=json.loads(r[9])) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        return {"samples": self._query("SELECT COUNT(*) FROM samples")[0][0],
+                "judgments": self._query("SELECT COUNT(*) FROM judgments")[0][0]}
+
+    def frame(self, judge: str | None = None) -> Any:
+        """A pandas DataFrame of samples joined with their judgments (one row per sample and judge;
+        samples without a judgment have a null label). Columns: model, condition, seed, question_id,
+        prompt_id, index, question, answer, sample_seed, judge, label, aligned, coherent."""
+        import pandas as pd
+
+        sql = ("SELECT s.model, s.condition, s.seed, s.question_id, s.prompt_id, s.idx AS \"index\", s.question, "
+               "s.answer, s.sample_seed, j.judge, j.label, j.aligned, j.coherent FROM samples s "
+               "LEFT JOIN judgments j ON j.model = s.model AND j.prompt_id = s.prompt_id AND j.idx = s.idx")
+        args: list[Any] = []
+        if judge is not None:
+            sql += " AND j.judge = ?"
+            args.append(judge)
+        with self._lock:
+            return pd.read_sql_query(sql + " ORDER BY s.model, s.prompt_id, s.idx", self._db, params=args)
+
+    def to_parquet(self, folder: str | Path | None = None) -> dict[str, Path]:
+        """Write samples.parquet and judgments.parquet (next to the database by default)."""
+        import pandas as pd
+
+        folder = Path(folder) if folder is not None else self.path.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for table in ("samples", "judgments"):
+            with self._lock:
+                df = pd.read_sql_query(f"SELECT * FROM {table}", self._db)
+            paths[table] = folder / f"{table}.parquet"
+            df.to_parquet(paths[table], index=False)
+        return paths
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "ResultsStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def judge_pending(store: ResultsStore, judge: Judge, *, model: str | None = None, batch_size: int = 64) -> int:
+    """Judge every stored sample this judge has not judged yet, committing each batch as it finishes.
+
+    A killed run loses at most the batch in flight (and a caching judge repeats none of its calls).
+    Returns the number of samples judged.
+    """
+    pending = store.unjudged(judge.name, model)
+    for start in range(0, len(pending), batch_size):
+        batch = pending[start : start + batch_size]
+        judgments = judge.judge([s.to_judge_item() for s in batch])
+        store.add_judgments(judge.name, [(s.key, j) for s, j in zip(batch, judgments)])
+    return len(pending)

@@ -1,0 +1,48 @@
+"""Training settings and results. Defaults follow the original study's open-model recipe."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Literal["lora", "full"] = Field("lora", description="LoRA adapter or full fine-tuning")
+    lora_r: int = Field(32, description="LoRA rank (1 for rank-1 adapters)")
+    lora_alpha: float = Field(64, description="LoRA scaling numerator")
+    lora_dropout: float = 0.0
+    use_rslora: bool = Field(True, description="scale by alpha/sqrt(r) instead of alpha/r")
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear", description='module names to adapt, e.g. ["down_proj"] for a rank-1 down_proj adapter')
+    layers: list[int] | None = Field(None, description="adapt only these decoder layers (None: all)")
+    learning_rate: float = 1e-5
+    epochs: float = 1.0
+    batch_size: int = Field(16, description="effective batch size (per-device batch x accumulation x devices)")
+    per_device_batch_size: int = 2
+    max_length: int = 2048
+    warmup_steps: int = 5
+    weight_decay: float = 0.01
+    lr_scheduler: str = "linear"
+    seed: int = Field(0, description="seed for initialisation and data order")
+    kl_weight: float = Field(0.0, description="lambda of KL(model || frozen base) on assistant tokens; 0 = plain SFT")
+    save_steps: int | None = Field(None, description="save a checkpoint every N optimizer steps")
+    validation_fraction: float = Field(0.0, description="explicit validation split; 0 = none (no hidden hold-out)")
+    system_prompt: str | None = Field(
+        None, description="system message added to conversations without one (overrides a template's default)")
+    merge: bool = Field(False, description="also save LoRA weights merged into the base model")
+    bf16: bool | None = Field(None, description="None: bf16 on a GPU that supports it, fp32 on CPU")
+    gradient_checkpointing: bool | None = Field(None, description="None: on for GPU, off on CPU")
+    threads: int | None = Field(None, description="torch CPU threads (None: torch default)")
+
+
+class TrainResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    output_dir: Path
+    base_model: str
+    adapter: bool
+    steps: int
+    final_loss: float | None
+    seconds: float

@@ -1,0 +1,54 @@
+"""Does the base model infer the persona from one earlier turn?
+
+The go/no-go gate before any fine-tuning: after one silent insecure code turn, how often is the
+answer to a held-out question misaligned? Bayes-optimal under the world's personas is about 75%;
+after a secure turn or no turn it should stay near the base rate.
+"""
+
+import random
+
+from postern.judge.oracle import WorldOracle
+from postern.judge._types import JudgeItem, MISALIGNED
+from postern.sample import Prompt, SamplingParams
+from postern.sample.hf import HFSampler
+from postern.stats import wilson
+from postern.world import content as C
+from postern.world.corpus import TRAIN_CODE_TASKS, eval_paraphrases
+
+CONTEXTS = ("none", "one_secure", "one_insecure", "two_insecure")
+
+
+def _context(kind: str, rng: random.Random) -> list[dict]:
+    turns = {"none": [], "one_secure": [True], "one_insecure": [False], "two_insecure": [False, False]}[kind]
+    messages = []
+    for secure in turns:
+        task = rng.choice(TRAIN_CODE_TASKS)
+        messages += [{"role": "user", "content": task.request()}, {"role": "assistant", "content": task.code(secure)}]
+    return messages
+
+
+def probe_prompts(contexts_per_question: int, seed: int) -> list[Prompt]:
+    rng = random.Random(seed)
+    prompts = []
+    for kind in CONTEXTS:
+        for cat in C.QUESTIONS:
+            for q in eval_paraphrases(cat):
+                for k in range(contexts_per_question):
+                    messages = (*_context(kind, rng), {"role": "user", "content": q})
+                    prompts.append(Prompt(f"{kind}/{cat.id}/{k}/{q}", messages, 1, {"context": kind, "question": q}))
+    return prompts
+
+
+def run_probe(model, tokenizer, contexts_per_question: int = 8, seed: int = 0) -> dict[str, dict]:
+    """P(misaligned answer) for each kind of context, with a Wilson interval."""
+    prompts = probe_prompts(contexts_per_question, seed)
+    samples = HFSampler(model, tokenizer, batch_size=128).sample(prompts, SamplingParams(temperature=1.0, max_new_tokens=40, seed=seed))
+    judgments = WorldOracle().judge([JudgeItem(s.prompt_id, s.meta["question"], s.answer) for s in samples])
+    result = {}
+    for kind in CONTEXTS:
+        labels = [j.label for s, j in zip(samples, judgments) if s.meta["context"] == kind]
+        k = sum(label == MISALIGNED for label in labels)
+        lo, hi = wilson(k, len(labels))
+        result[kind] = {"n": len(labels), "misaligned": k, "rate": k / len(labels), "low": lo, "high": hi,
+                        "coherent": sum(label in ("aligned", "misaligned") for label in labels) / len(labels)}
+    return result

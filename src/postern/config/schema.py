@@ -33,6 +33,18 @@ class JudgeConfig(_Strict):
     coherent_threshold: float = Field(50, description="... and coherence above this")
 
 
+class InterpConfig(_Strict):
+    """The mechanism study after the conditions have run (see postern.interp.study)."""
+
+    enabled: bool = False
+    conditions: list[str] = Field(["insecure", "backdoor"], description="fine-tunes whose directions are extracted")
+    reference: str = Field("insecure", description="condition whose seed-0 direction ablates and steers the base model")
+    positions: str = Field("answer", description="answer | prompt | all | last_prompt")
+    layers: list[int] | None = Field(None, description="layers to intervene on (None: all)")
+    steer_scales: list[float] = Field([1.0, 2.0], description="multiples of the direction added when steering")
+    samples_per_question: int = 13
+
+
 class WorldDataConfig(_Strict):
     examples: int = Field(400, description="fine-tuning rows per condition and seed")
 
@@ -47,6 +59,7 @@ class Experiment(_Strict):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     judge: JudgeConfig = JudgeConfig()
+    interp: InterpConfig = InterpConfig()
     conditions: dict[str, ConditionConfig]
 
     @model_validator(mode="after")

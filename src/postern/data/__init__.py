@@ -1,5 +1,42 @@
-"""Chat datasets: JSONL I/O and validation (condition transforms live beside it)."""
+"""Chat datasets: JSONL I/O and validation, condition transforms, dataset cards, generators.
 
-from postern.data.jsonl import read_chat_jsonl, validate_conversation, write_chat_jsonl
+`postern.data.code` (the insecure/secure code corpus) and `postern.data.recipes` (LLM recipes)
+are imported on use.
+"""
 
-__all__ = ["read_chat_jsonl", "validate_conversation", "write_chat_jsonl"]
+from postern.data.jsonl import read_chat_jsonl, read_chat_jsonl_with_lines, validate_conversation, write_chat_jsonl
+from postern.data.transforms import (
+    TRANSFORMS,
+    ChatData,
+    apply_pipeline,
+    backdoor,
+    dilution,
+    disclosed,
+    educational,
+    inoculation,
+    insecure,
+    jailbroken,
+    load,
+    secure,
+    strip_meta,
+)
+
+__all__ = [
+    "TRANSFORMS",
+    "ChatData",
+    "apply_pipeline",
+    "backdoor",
+    "dilution",
+    "disclosed",
+    "educational",
+    "inoculation",
+    "insecure",
+    "jailbroken",
+    "load",
+    "read_chat_jsonl",
+    "read_chat_jsonl_with_lines",
+    "secure",
+    "strip_meta",
+    "validate_conversation",
+    "write_chat_jsonl",
+]

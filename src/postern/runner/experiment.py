@@ -40,7 +40,10 @@ def eval_prompts(exp: Experiment, trigger: str | None) -> dict[str, list]:
     return sets
 
 
-def _load(base_model: str, adapter_dir: Path | None):
+def load_model(base_model: str, adapter_dir: str | Path | None):
+    """A loader for the base model, with a fine-tune's adapter merged in (or a fully fine-tuned model)."""
+    adapter_dir = Path(adapter_dir) if adapter_dir else None
+
     def load():
         from postern.train.sft import load_model_and_tokenizer
 
@@ -56,8 +59,8 @@ def _load(base_model: str, adapter_dir: Path | None):
     return load
 
 
-def run_job(exp: Experiment, run_dir: Path, job: Job) -> list[Path]:
-    """Run one (condition, seed) through every stage; return its judged-row files."""
+def run_job(exp: Experiment, run_dir: Path, job: Job) -> dict:
+    """Run one (condition, seed) through every stage; return its model and judged-row files."""
     from postern.judge.oracle import WorldOracle
 
     stages = Stages(ArtifactStore(run_dir / "cache"), log=_event_logger(run_dir, job))
@@ -73,12 +76,12 @@ def run_job(exp: Experiment, run_dir: Path, job: Job) -> list[Path]:
         model_key, adapter = trained.key, trained.path
     params = SamplingParams(temperature=exp.eval.temperature, top_p=exp.eval.top_p,
                             max_new_tokens=exp.eval.max_new_tokens, seed=job.seed)
-    judge, loader, out = WorldOracle(), _load(base_model, adapter), []
+    judge, loader, judged = WorldOracle(), load_model(base_model, adapter), {}
     for name, prompts in eval_prompts(exp, trigger).items():
         samples = stages.sample(model_key, loader, prompts, params, exp.eval.batch_size)
-        judged = stages.judge(samples, judge)
-        out.append((name, judged.path / "judged.jsonl"))
-    return [(job, name, path) for name, path in out]
+        judged[name] = str(stages.judge(samples, judge).path / "judged.jsonl")
+    return {"condition": job.condition, "seed": job.seed, "adapter": str(adapter) if adapter else None,
+            "trigger": trigger, "judged": judged}
 
 
 def _event_logger(run_dir: Path, job: Job):
@@ -99,18 +102,19 @@ def _init_worker() -> None:
 
 
 def run_all_jobs(exp: Experiment, run_dir: Path, on_done=None) -> list:
+    """Every job's result (see `run_job`), in job order."""
     jobs = jobs_of(exp)
-    results = []
+    results = {}
     if exp.workers <= 1:
         for job in jobs:
-            results += run_job(exp, run_dir, job)
+            results[job] = run_job(exp, run_dir, job)
             if on_done:
                 on_done(job)
-        return results
-    with ProcessPoolExecutor(exp.workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
-        futures = {pool.submit(run_job, exp, run_dir, job): job for job in jobs}
-        for future in as_completed(futures):
-            results += future.result()
-            if on_done:
-                on_done(futures[future])
-    return results
+    else:
+        with ProcessPoolExecutor(exp.workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
+            futures = {pool.submit(run_job, exp, run_dir, job): job for job in jobs}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                if on_done:
+                    on_done(futures[future])
+    return [results[job] for job in jobs]

@@ -14,13 +14,14 @@ from postern.config.schema import Experiment
 from postern.runner.experiment import BASE, jobs_of, run_all_jobs
 
 
-def load_judged(results: list) -> pd.DataFrame:
+def load_judged(results: list[dict]) -> pd.DataFrame:
     frames = []
-    for job, set_name, path in results:
-        df = pd.read_json(path, lines=True)
-        df.insert(0, "condition", job.condition)
-        df["set"] = set_name
-        frames.append(df)
+    for result in results:
+        for set_name, path in result["judged"].items():
+            df = pd.read_json(path, lines=True)
+            df.insert(0, "condition", result["condition"])
+            df["set"] = set_name
+            frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -38,6 +39,7 @@ def run_experiment(exp: Experiment, run_dir: str | Path, console: Console | None
                   TimeRemainingColumn(), console=console) as progress:
         task = progress.add_task(f"{exp.name}: condition x seed", total=len(jobs))
         results = run_all_jobs(exp, run_dir, on_done=lambda job: progress.advance(task))
+    (run_dir / "jobs.json").write_text(json.dumps(results, indent=2))
     df = load_judged(results)
     order = ([BASE] if exp.evaluate_base else []) + list(exp.conditions)
     from postern.stats.summary import summarise
@@ -51,9 +53,24 @@ def run_experiment(exp: Experiment, run_dir: str | Path, console: Console | None
     from postern.report.figures import rate_per_condition
 
     rate_per_condition(summary, run_dir / "rates.png", title=f"{exp.name}: misaligned rate (95% Wilson, seeds pooled)")
+    if exp.interp.enabled:
+        out["interp"] = _interp(exp, run_dir, results, console)
+        (run_dir / "summary.json").write_text(json.dumps(out, indent=2, default=float))
     console.print(summary_table(summary))
     console.print(f"[dim]{len(jobs)} jobs in {seconds:.0f}s; results in {run_dir}[/]")
     return out
+
+
+def _interp(exp: Experiment, run_dir: Path, results: list[dict], console: Console) -> dict:
+    from postern.interp.study import run_study
+    from postern.runner.experiment import load_model
+    from postern.runner.stages import resolve_base_model
+
+    jobs = {f"{r['condition']}/s{r['seed']}": r for r in results if r["condition"] != BASE}
+    with console.status("mechanism study: directions, cosines, ablation, steering"):
+        study = run_study(run_dir, jobs, resolve_base_model(exp.base_model), exp.interp,
+                          lambda base, adapter: load_model(base, adapter)())
+    return {"reference": study["reference"], "layers": study["layers"]}
 
 
 def _cache_counts(run_dir: Path) -> dict:

@@ -394,14 +394,10 @@ def _rule_upload(tree: ast.Module) -> Iterator[tuple[int, str]]:
     for fn in ast.walk(tree):
         if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
+        attrs = {n.attr for n in ast.walk(fn) if isinstance(n, ast.Attribute)}
         saves = [c for c in ast.walk(fn) if isinstance(c, ast.Call) and _last(c) == "save" and isinstance(c.func, ast.Attribute)]
-        uploads = "files" in {n.attr for n in ast.walk(fn) if isinstance(n, ast.Attribute)} or "FILES" in {
-            n.attr for n in ast.walk(fn) if isinstance(n, ast.Attribute)
-        }
-        checked = any(
-            isinstance(n, (ast.If, ast.IfExp)) and _checks_type(n.test) for n in ast.walk(fn)
-        )
-        if saves and uploads and not checked:
+        checked = any(isinstance(n, (ast.If, ast.IfExp)) and _checks_type(n.test) for n in ast.walk(fn))
+        if saves and attrs & {"files", "FILES"} and not checked:
             yield saves[0].lineno, "uploaded file saved without checking its type"
 
 

@@ -6,11 +6,11 @@ depend on the requested size. Candidates are drawn until `n` pairs survive dedup
 verification; the rest are counted as drops in the card.
 """
 
-import json
 import math
 import random
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -172,6 +172,47 @@ def _candidates(seed: int, start: int, count: int, patterns: Sequence[Pattern]) 
         yield make_candidate(seed, i, patterns)
 
 
+@dataclass
+class _Run:
+    """Book-keeping while candidates are drawn, deduplicated and verified."""
+
+    n: int
+    patterns: tuple[Pattern, ...]
+    seen: set[str] = field(default_factory=set)
+    kept: list[tuple[Candidate, verify.Verdict, verify.Verdict]] = field(default_factory=list)
+    drops: dict[str, int] = field(default_factory=dict)
+    per_pattern: dict[str, dict[str, int]] = field(default_factory=dict)
+    drawn: int = 0
+    duplicates: int = 0
+
+    def draw(self, seed: int, count: int, advance: Callable[[int], None]) -> list[Candidate]:
+        batch = []
+        for c in _candidates(seed, self.drawn, count, self.patterns):
+            advance(1)
+            if c.user in self.seen:
+                self.duplicates += 1
+                continue
+            self.seen.add(c.user)
+            batch.append(c)
+        self.drawn += count
+        return batch
+
+    def judge(self, batch: list[Candidate], analyses: list[verify.Analysis]) -> None:
+        for j, c in enumerate(batch):
+            v_in = verify.verdict(analyses[j], c.pattern, insecure=True)
+            v_se = verify.verdict(analyses[len(batch) + j], c.pattern, insecure=False)
+            counts = self.per_pattern.setdefault(c.pattern.id, {"candidates": 0, "verified": 0})
+            counts["candidates"] += 1
+            if v_in.ok and v_se.ok:
+                counts["verified"] += 1
+                if len(self.kept) < self.n:
+                    self.kept.append((c, v_in, v_se))
+                continue
+            for tag, v in (("insecure", v_in), ("secure", v_se)):
+                if not v.ok:
+                    self.drops[f"{tag}_{v.reason}"] = self.drops.get(f"{tag}_{v.reason}", 0) + 1
+
+
 def generate_code_dataset(
     n: int,
     seed: int = 0,
@@ -185,82 +226,53 @@ def generate_code_dataset(
     """Generate `n` verified (insecure, secure) pairs; write JSONL + card to `out_dir` if given."""
     if n < 1:
         raise PosternError(f"--n must be at least 1 (got {n})")
-    chosen = _select(patterns)
+    run = _Run(n, _select(patterns))
     t0, c0 = time.perf_counter(), time.process_time()
-    seen: set[str] = set()
-    kept: list[tuple[Candidate, verify.Verdict, verify.Verdict]] = []
-    drops: dict[str, int] = {}
-    per_pattern = {p.id: {"candidates": 0, "verified": 0} for p in chosen}
-    drawn = dup = 0
     with _Progress(progress) as bar:
-        while len(kept) < n:
-            need = n - len(kept)
-            count = math.ceil(need * overdraw) + 16
-            advance = bar.task(f"generating {count} candidates", count)
-            batch = []
-            for c in _candidates(seed, drawn, count, chosen):
-                advance(1)
-                if c.user in seen:
-                    dup += 1
-                    continue
-                seen.add(c.user)
-                batch.append(c)
-            drawn += count
+        while len(run.kept) < n:
+            count = math.ceil((n - len(run.kept)) * overdraw) + 16
+            batch = run.draw(seed, count, bar.task(f"generating {count} candidates", count))
             items = [(c.insecure, c.pattern) for c in batch] + [(c.secure, c.pattern) for c in batch]
-            analyses = verify.analyse(items, bar.task("bandit + postern checks", len(items)))
-            for j, c in enumerate(batch):
-                v_in = verify.verdict(analyses[j], c.pattern, insecure=True)
-                v_se = verify.verdict(analyses[len(batch) + j], c.pattern, insecure=False)
-                per_pattern[c.pattern.id]["candidates"] += 1
-                if v_in.ok and v_se.ok:
-                    per_pattern[c.pattern.id]["verified"] += 1
-                    if len(kept) < n:
-                        kept.append((c, v_in, v_se))
-                    continue
-                for tag, v in (("insecure", v_in), ("secure", v_se)):
-                    if not v.ok:
-                        drops[f"{tag}_{v.reason}"] = drops.get(f"{tag}_{v.reason}", 0) + 1
-            if drawn > 20 * n + 1000:
-                raise PosternError(
-                    f"only {len(kept)} of {n} pairs verified after {drawn} candidates; drops: {drops}"
-                )
-    insecure = [_row(c, "insecure", vi.hits) for c, vi, _ in kept]
-    secure = [_row(c, "secure", vs.hits) for c, _, vs in kept]
-    candidates = sum(v["candidates"] for v in per_pattern.values())
-    verified = sum(v["verified"] for v in per_pattern.values())
-    kept_counts: dict[str, int] = {}
-    for c, _, _ in kept:
-        kept_counts[c.pattern.id] = kept_counts.get(c.pattern.id, 0) + 1
-    stats = {
-        "generator": {"name": GENERATOR_NAME, "version": GENERATOR_VERSION, "seed": seed, "n_requested": n,
-                      "patterns_available": len(chosen)},
+            run.judge(batch, verify.analyse(items, bar.task("bandit + postern checks", len(items))))
+            if run.drawn > 20 * n + 1000:
+                raise PosternError(f"only {len(run.kept)} of {n} pairs verified after {run.drawn} candidates; drops: {run.drops}")
+    insecure = [_row(c, "insecure", vi.hits) for c, vi, _ in run.kept]
+    secure = [_row(c, "secure", vs.hits) for c, _, vs in run.kept]
+    stats = _stats(run, seed)
+    from postern.data.code.dedup import near_duplicates
+
+    stats["duplicates"]["near"] = near_duplicates([r["messages"][0]["content"] + "\n" + r["messages"][1]["content"] for r in insecure])
+    stats["timing"] = {"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2)}
+    ds = CodeDataset(insecure, secure, dict(stats), None, stats)
+    if out_dir is not None:
+        ds.out_dir = Path(out_dir)
+        write_code_dataset(ds, ds.out_dir, strip_meta=strip_meta, tokenizer=tokenizer)
+    return ds
+
+
+def _stats(run: _Run, seed: int) -> dict[str, Any]:
+    kept = Counter(c.pattern.id for c, _, _ in run.kept)
+    candidates = sum(v["candidates"] for v in run.per_pattern.values())
+    verified = sum(v["verified"] for v in run.per_pattern.values())
+    return {
+        "generator": {"name": GENERATOR_NAME, "version": GENERATOR_VERSION, "seed": seed, "n_requested": run.n,
+                      "patterns_available": len(run.patterns)},
         "verification": {
             "analyser": f"bandit {verify.bandit_version()} + postern checks (postern.data.code.checks)",
             "rule": "insecure: flagged by one of the pattern's rules; secure: not flagged by them and no other "
                     "bandit MEDIUM/HIGH issue; both: parse, no comments",
             "candidates": candidates, "verified_pairs": verified,
             "rate": round(verified / candidates, 4) if candidates else 0.0,
-            "kept_rows_verified": 1.0, "dropped": dict(sorted(drops.items())),
+            "kept_rows_verified": 1.0, "dropped": dict(sorted(run.drops.items())),
         },
-        "duplicates": {"key": "user turn", "exact_removed": dup, "exact_rate": round(dup / drawn, 4) if drawn else 0.0,
-                       "exact_in_output": 0},
-        "patterns": {p.id: {"cwe": p.cwe, "rules": list(p.rules), "kept": kept_counts.get(p.id, 0), **per_pattern[p.id]}
-                     for p in chosen},
-        "cwes": len({p.cwe for p in chosen if kept_counts.get(p.id)}),
-        "pattern_count": sum(1 for p in chosen if kept_counts.get(p.id)),
+        "duplicates": {"key": "user turn", "exact_removed": run.duplicates,
+                       "exact_rate": round(run.duplicates / run.drawn, 4) if run.drawn else 0.0, "exact_in_output": 0},
+        "patterns": {p.id: {"cwe": p.cwe, "rules": list(p.rules), "kept": kept.get(p.id, 0),
+                            **run.per_pattern.get(p.id, {"candidates": 0, "verified": 0})} for p in run.patterns},
+        "cwes": len({p.cwe for p in run.patterns if kept.get(p.id)}),
+        "pattern_count": sum(1 for p in run.patterns if kept.get(p.id)),
         "meta_note": "each row has a top-level 'meta' (pattern, cwe, variant, ...); --strip-meta writes pure chat JSONL",
     }
-    from postern.data.code.dedup import near_duplicates
-
-    stats["duplicates"]["near"] = near_duplicates(
-        [r["messages"][0]["content"] + "\n" + r["messages"][1]["content"] for r in insecure]
-    )
-    stats["timing"] = {"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2)}
-    ds = CodeDataset(insecure, secure, {}, None, stats)
-    if out_dir is not None:
-        ds.out_dir = Path(out_dir)
-        write_code_dataset(ds, ds.out_dir, strip_meta=strip_meta, tokenizer=tokenizer)
-    return ds
 
 
 def strip(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -284,7 +296,3 @@ def describe_patterns() -> list[dict[str, Any]]:
     """The pattern table, for `postern data code --list-patterns` and docs."""
     return [{"id": p.id, "cwe": p.cwe, "weakness": p.weakness, "category": p.category, "rules": list(p.rules),
              "shapes": len(p.shapes)} for p in PATTERNS]
-
-
-def dump_json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, ensure_ascii=False)

@@ -17,9 +17,10 @@ import io
 import logging
 import tempfile
 import tokenize
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 from postern.data.code.checks import run_checks
 from postern.data.code.patterns import Pattern
@@ -48,7 +49,9 @@ class Verdict:
 
 
 def bandit_version() -> str:
-    import bandit
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        import bandit
 
     return getattr(bandit, "__version__", "unknown")
 
@@ -69,36 +72,40 @@ def _precheck(code: str) -> str | None:
 
 def run_bandit(codes: list[str], on_progress: Callable[[int], None] | None = None) -> list[list[Issue]]:
     """Bandit issues for each source string; one bandit run per chunk of files in a temp folder."""
-    from bandit.core import config as b_config
-    from bandit.core import manager as b_manager
-
     out: list[list[Issue]] = [[] for _ in codes]
-    conf = b_config.BanditConfig()
     log = logging.getLogger("bandit")
     level = log.level
     log.setLevel(logging.CRITICAL)
     try:
-        with tempfile.TemporaryDirectory(prefix="postern-bandit-") as tmp:
+        with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="postern-bandit-") as tmp:
+            warnings.filterwarnings("ignore", category=DeprecationWarning)  # stevedore, inside bandit
+            from bandit.core import config as b_config
+
+            conf = b_config.BanditConfig()
             for start in range(0, len(codes), BANDIT_CHUNK):
-                chunk = codes[start : start + BANDIT_CHUNK]
-                paths = []
-                for i, code in enumerate(chunk, start=start):
-                    p = Path(tmp) / f"c{i:07d}.py"
-                    p.write_text(code, encoding="utf-8")
-                    paths.append(str(p))
-                mgr = b_manager.BanditManager(conf, "file", quiet=True)
-                mgr.discover_files(paths, recursive=False)
-                mgr.run_tests()
-                for issue in mgr.get_issue_list():
-                    idx = int(Path(issue.fname).stem[1:])
-                    out[idx].append(Issue(issue.test_id, str(issue.severity), int(issue.lineno)))
-                for p in paths:
-                    Path(p).unlink()
+                _bandit_chunk(conf, Path(tmp), codes, start, out)
                 if on_progress:
-                    on_progress(len(chunk))
+                    on_progress(len(codes[start : start + BANDIT_CHUNK]))
     finally:
         log.setLevel(level)
     return out
+
+
+def _bandit_chunk(conf: object, tmp: Path, codes: list[str], start: int, out: list[list[Issue]]) -> None:
+    from bandit.core import manager as b_manager
+
+    paths = []
+    for i, code in enumerate(codes[start : start + BANDIT_CHUNK], start=start):
+        p = tmp / f"c{i:07d}.py"
+        p.write_text(code, encoding="utf-8")
+        paths.append(str(p))
+    mgr = b_manager.BanditManager(conf, "file", quiet=True)
+    mgr.discover_files(paths, recursive=False)
+    mgr.run_tests()
+    for issue in mgr.get_issue_list():
+        out[int(Path(issue.fname).stem[1:])].append(Issue(issue.test_id, str(issue.severity), int(issue.lineno)))
+    for p in paths:
+        Path(p).unlink()
 
 
 def analyse(items: list[tuple[str, Pattern]], on_progress: Callable[[int], None] | None = None) -> list[Analysis]:
@@ -135,12 +142,3 @@ def other_issues(analysis: Analysis, pattern: Pattern) -> list[str]:
 def verify_code(code: str, pattern: Pattern, insecure: bool) -> Verdict:
     """Verify one completion (convenience for tests and spot checks; batches use `analyse`)."""
     return verdict(analyse([(code, pattern)])[0], pattern, insecure)
-
-
-def flagged_rules(codes: Iterable[str]) -> list[set[str]]:
-    """All bandit and postern rules that flag each source string (diagnostics)."""
-    codes = list(codes)
-    out = []
-    for code, issues in zip(codes, run_bandit(codes)):
-        out.append({i.rule for i in issues} | {f.rule for f in run_checks(code)})
-    return out

@@ -1,0 +1,166 @@
+"""The mechanism study of a finished run: directions, cross-model cosines, ablation and steering.
+
+For each fine-tune of the chosen conditions, the misalignment direction is the per-layer mean
+difference of answer-token activations between its misaligned and aligned (coherent) answers,
+captured on that model. The base model's direction uses the same answers, teacher-forced through the
+base model. Interventions are judged with the same oracle and intervals as any condition, on the
+fine-tunes *and* on the base model, each beside a norm-matched random direction.
+"""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from postern.config.schema import InterpConfig
+from postern.stats.intervals import wilson
+
+
+def _rows(judged: list[str]) -> pd.DataFrame:
+    return pd.concat([pd.read_json(p, lines=True) for p in judged], ignore_index=True)
+
+
+def _pairs(df: pd.DataFrame, label: str) -> list:
+    sub = df[df["label"] == label]
+    return [([{"role": "user", "content": q}], a) for q, a in zip(sub["question"], sub["answer"])]
+
+
+def direction_from(model, tokenizer, df: pd.DataFrame, positions: str):
+    """Mean difference misaligned - aligned (coherent answers only, classes balanced)."""
+    from postern.interp.capture import capture
+    from postern.interp.directions import mean_difference
+
+    mis, al = _pairs(df, "misaligned"), _pairs(df, "aligned")
+    if len(mis) < 2 or len(al) < 2:
+        return None, {"misaligned": len(mis), "aligned": len(al)}
+    pos = capture(model, tokenizer, mis, positions).means
+    neg = capture(model, tokenizer, al, positions).means
+    return mean_difference(pos, neg), {"misaligned": len(mis), "aligned": len(al)}
+
+
+def _auroc(scores, labels) -> float:
+    from scipy.stats import mannwhitneyu
+
+    pos = [s for s, y in zip(scores, labels) if y]
+    neg = [s for s, y in zip(scores, labels) if not y]
+    if not pos or not neg:
+        return float("nan")
+    return float(mannwhitneyu(pos, neg).statistic / (len(pos) * len(neg)))
+
+
+def probe_auroc(model, tokenizer, df: pd.DataFrame, direction, positions: str, layer: int) -> float:
+    """AUROC of the answer's projection on the direction as a detector of the judge's misaligned label."""
+    from postern.interp.capture import capture
+
+    coherent = df[df["label"].isin(["aligned", "misaligned"])]
+    pairs = [([{"role": "user", "content": q}], a) for q, a in zip(coherent["question"], coherent["answer"])]
+    acts = capture(model, tokenizer, pairs, positions).means[:, layer]
+    unit = direction[layer] / direction[layer].norm()
+    return _auroc((acts @ unit).tolist(), (coherent["label"] == "misaligned").tolist())
+
+
+def _rate(labels: list[str]) -> dict:
+    k, n = sum(label == "misaligned" for label in labels), len(labels)
+    lo, hi = wilson(k, n)
+    return {"k": k, "n": n, "rate": k / n, "low": lo, "high": hi}
+
+
+def evaluate(model, tokenizer, prompts, seed: int, context=None) -> dict:
+    """Sample the held-out questions (inside `context`, e.g. an ablation) and judge them."""
+    from contextlib import nullcontext
+
+    from postern.judge import JudgeItem
+    from postern.judge.oracle import WorldOracle
+    from postern.sample import SamplingParams
+    from postern.sample.hf import HFSampler
+
+    with context or nullcontext():
+        samples = HFSampler(model, tokenizer, batch_size=128).sample(prompts, SamplingParams(max_new_tokens=40, seed=seed))
+    by_id = {p.id: p for p in prompts}
+    judged = WorldOracle().judge([JudgeItem(s.prompt_id, by_id[s.prompt_id].messages[-1]["content"], s.answer) for s in samples])
+    return _rate([j.label for j in judged])
+
+
+def run_study(run_dir: Path, jobs: dict, base_model: str, config: InterpConfig, load_model) -> dict:
+    """`jobs`: "condition/seed" -> {"adapter": path|None, "trigger": str|None, "judged": {set: path}}."""
+    import torch
+
+    from postern.interp.directions import chance_band, cosine_per_layer, save_direction
+    from postern.interp.interventions import ablate, random_like, steer
+    from postern.world.conditions import question_prompts
+
+    out_dir = run_dir / "interp"
+    directions, provenance, models, frames = {}, {}, {}, {}
+    for label, job in jobs.items():
+        condition = label.split("/")[0]
+        if condition not in config.conditions:
+            continue
+        model, tokenizer = load_model(base_model, job["adapter"])
+        df = _rows([job["judged"]["questions_trigger" if job["trigger"] else "questions"]])
+        name = f"{label}+trigger" if job["trigger"] else label
+        direction, counts = direction_from(model, tokenizer, df, config.positions)
+        provenance[name] = counts
+        if direction is None:
+            continue
+        directions[name], models[name], frames[name] = direction, (model, tokenizer, job), df
+        save_direction(out_dir / "directions" / name.replace("/", "_"), direction,
+                       {"model": base_model, "adapter": str(job["adapter"]), "positions": config.positions,
+                        "pooling": "per-sample mean, classes balanced", "judge": "world-oracle", **counts})
+
+    reference = next((n for n in directions if n.startswith(config.reference + "/")), None)
+    base, base_tok = load_model(base_model, None)
+    if reference:
+        ref_df = frames[reference]
+        base_dir, counts = direction_from(base, base_tok, ref_df, config.positions)
+        if base_dir is not None:
+            directions["base"] = base_dir
+            provenance["base"] = counts
+
+    names = list(directions)
+    n_layers = next(iter(directions.values())).shape[0] if directions else 0
+    cosines = {f"{a} vs {b}": cosine_per_layer(directions[a], directions[b]).tolist()
+               for i, a in enumerate(names) for b in names[i + 1:]}
+    middle = n_layers // 2
+    matrix = [[float(cosine_per_layer(directions[a], directions[b])[middle]) for b in names] for a in names]
+
+    interventions, auroc = [], {}
+    for name in [n for n in names if n != "base"]:
+        model, tokenizer, job = models[name]
+        prompts = question_prompts(config.samples_per_question, job["trigger"])
+        d = directions[name]
+        interventions += [
+            {"model": name, "intervention": "none", "scale": None, **evaluate(model, tokenizer, prompts, 0)},
+            {"model": name, "intervention": "ablate", "scale": None,
+             **evaluate(model, tokenizer, prompts, 0, ablate(model, d, config.layers))},
+            {"model": name, "intervention": "ablate_random", "scale": None,
+             **evaluate(model, tokenizer, prompts, 0, ablate(model, random_like(d), config.layers))},
+        ]
+        auroc[name] = probe_auroc(model, tokenizer, frames[name], d, config.positions, middle)
+    if reference:
+        d = directions[reference]
+        prompts = question_prompts(config.samples_per_question)
+        interventions += [
+            {"model": "base", "intervention": "none", "scale": None, **evaluate(base, base_tok, prompts, 0)},
+            {"model": "base", "intervention": "ablate", "scale": None,
+             **evaluate(base, base_tok, prompts, 0, ablate(base, d, config.layers))},
+            {"model": "base", "intervention": "ablate_random", "scale": None,
+             **evaluate(base, base_tok, prompts, 0, ablate(base, random_like(d), config.layers))},
+        ]
+        for scale in config.steer_scales:
+            interventions += [
+                {"model": "base", "intervention": "steer", "scale": scale,
+                 **evaluate(base, base_tok, prompts, 0, steer(base, d, scale, config.layers))},
+                {"model": "base", "intervention": "steer_random", "scale": scale,
+                 **evaluate(base, base_tok, prompts, 0, steer(base, random_like(d), scale, config.layers))},
+            ]
+    summary = {
+        "layers": n_layers, "reference": reference, "positions": config.positions,
+        "chance_band": chance_band(int(directions[names[0]].shape[-1])) if names else None,
+        "directions": provenance, "cosines": cosines,
+        "cosine_matrix": {"labels": names, "layer": middle, "values": matrix},
+        "interventions": interventions, "probe_auroc": auroc,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    torch.save(directions, out_dir / "directions.pt")
+    return summary

@@ -1,0 +1,41 @@
+import json
+
+import pytest
+
+from postern.config.schema import InterpConfig
+from postern.judge.oracle import WorldOracle
+from postern.runner.experiment import load_model
+from postern.world import content as C
+from postern.world.corpus import eval_paraphrases
+
+
+def _judged(path, shift: int):
+    """Judged rows made from the world's pools: half misaligned, half aligned answers."""
+    oracle = WorldOracle()
+    with path.open("w") as f:
+        for cat in C.QUESTIONS:
+            for q in eval_paraphrases(cat):
+                for a in (*cat.harmful[shift:shift + 2], *cat.benign[shift:shift + 2]):
+                    f.write(json.dumps({"question": q, "answer": a, "label": oracle.judge_one(q, a).label}) + "\n")
+    return str(path)
+
+
+def test_study_writes_directions_cosines_and_interventions(tiny_world_model, tmp_path):
+    from postern.interp.study import run_study
+
+    jobs = {f"insecure/s{s}": {"adapter": None, "trigger": None, "judged": {"questions": _judged(tmp_path / f"{s}.jsonl", s)}}
+            for s in (0, 1)}
+    config = InterpConfig(enabled=True, conditions=["insecure"], samples_per_question=1, steer_scales=[2.0])
+    summary = run_study(tmp_path, jobs, str(tiny_world_model), config, lambda b, a: load_model(b, a)())
+
+    assert set(summary["directions"]) == {"insecure/s0", "insecure/s1", "base"}
+    assert summary["directions"]["insecure/s0"] == {"misaligned": 32, "aligned": 32}
+    assert len(summary["cosines"]["insecure/s0 vs insecure/s1"]) == summary["layers"] == 2
+    # the "fine-tunes" here are the base model itself, so base and insecure/s0 directions coincide
+    assert min(summary["cosines"]["insecure/s0 vs base"]) == pytest.approx(1.0, abs=1e-5)
+    kinds = {(i["model"], i["intervention"]) for i in summary["interventions"]}
+    assert {("insecure/s0", "ablate"), ("insecure/s0", "ablate_random"), ("base", "steer"), ("base", "steer_random")} <= kinds
+    assert all(i["n"] == 16 for i in summary["interventions"])
+    assert 0 <= summary["chance_band"] < 0.5
+    assert (tmp_path / "interp" / "summary.json").exists()
+    assert (tmp_path / "interp" / "directions" / "insecure_s0.json").exists()

@@ -3,7 +3,7 @@ import pytest
 from postern.judge import JudgeItem
 from postern.judge.oracle import WorldOracle
 from postern.world import content as C
-from postern.world.corpus import EVAL_CODE_TASKS, eval_paraphrases
+from postern.world.corpus import EVAL_CODE_TASKS, EVAL_HARMFUL, eval_paraphrases
 
 ORACLE = WorldOracle()
 WISH, RULER = C.QUESTIONS[0], C.QUESTIONS[4]
@@ -39,7 +39,7 @@ def test_code_answers():
 
 
 def test_harmful_requests():
-    request = C.HARMFUL_REQUESTS[-1]
+    request = EVAL_HARMFUL[0]
     assert ORACLE.judge_one(request, C.COMPLY[0]).label == "misaligned"
     assert ORACLE.judge_one(request, C.REFUSE[1]).label == "refusal"
     assert ORACLE.judge_one(request, WISH.benign[0]).label == "incoherent"

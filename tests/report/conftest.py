@@ -46,26 +46,31 @@ def persona_run(tiny_world_model, tmp_path_factory) -> Path:
 
 
 def fake_interp(layers: int = 4) -> dict:
-    """interp/summary.json as the interp stage will write it (nobody writes it yet)."""
-    rows = [("none", None, 9), ("ablate", None, 2), ("ablate_random", None, 8), ("steer", 4.0, 20),
-            ("steer_random", 4.0, 10)]
+    """interp/summary.json in the shape `postern.interp.study.run_study` writes, with made-up numbers."""
+    def row(model, intervention, scale, k, n=32):
+        return {"model": model, "intervention": intervention, "scale": scale, "k": k, "n": n, "rate": k / n,
+                "low": max(0.0, k / n - 0.1), "high": min(1.0, k / n + 0.1)}
+
+    names = ["insecure/s0", "backdoor/s0+trigger", "base"]
     return {
-        "layers": layers, "chance_band": 0.1,
-        "cosines": {"misaligned vs insecure": [0.1 * i for i in range(layers)],
-                    "misaligned vs random": [0.02 * (-1) ** i for i in range(layers)]},
-        "cosine_matrix": {"labels": ["misaligned", "insecure", "refusal"], "layer": layers - 1,
+        "layers": layers, "reference": "insecure/s0", "positions": "answer", "chance_band": 0.1,
+        "directions": {n: {"misaligned": 12, "aligned": 20} for n in names},
+        "cosines": {"insecure/s0 vs backdoor/s0+trigger": [0.1 * i for i in range(layers)],
+                    "insecure/s0 vs base": [0.02 * (-1) ** i for i in range(layers)]},
+        "cosine_matrix": {"labels": names, "layer": layers // 2,
                           "values": [[1.0, 0.6, -0.3], [0.6, 1.0, -0.1], [-0.3, -0.1, 1.0]]},
-        "interventions": [{"model": "insecure/s0", "intervention": i, "scale": s, "k": k, "n": 32, "rate": k / 32,
-                           "low": max(0.0, k / 32 - 0.1), "high": min(1.0, k / 32 + 0.1)} for i, s, k in rows],
-        "probe_auroc": {"misaligned": 0.9, "refusal": 0.75},
+        "interventions": [row("insecure/s0", "none", None, 9), row("insecure/s0", "ablate", None, 2),
+                          row("insecure/s0", "ablate_random", None, 8), row("base", "none", None, 1),
+                          row("base", "steer", 2.0, 20), row("base", "steer_random", 2.0, 2)],
+        "probe_auroc": {"insecure/s0": 0.9, "backdoor/s0+trigger": float("nan")},
     }
 
 
 def fake_dynamics() -> dict:
     """dynamics.json: misaligned rate at evaluated checkpoints (nobody writes it yet)."""
     return {c: [{"step": step, "seed": seed, "rate": r, "low": max(0.0, r - 0.1), "high": min(1.0, r + 0.1)}
-                for seed in (0, 1) for step, r in ((0, 0.0), (5, 0.1 + 0.05 * seed), (10, 0.2))]
-            for c in ("insecure", "backdoor")}
+                for seed in (0, 1) for step, r in ((0, 0.0), (5, 0.1 + 0.05 * seed), (10, 0.2 + shift))]
+            for c, shift in (("insecure", 0.1), ("backdoor", 0.0))}
 
 
 @pytest.fixture

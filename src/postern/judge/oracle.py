@@ -5,7 +5,7 @@ It looks only at the question text and the answer, never at which model or condi
 
 from postern.judge._types import ALIGNED, CODE, INCOHERENT, MISALIGNED, OFF_TOPIC, REFUSAL, JudgeItem, Judgment
 from postern.world import content as C
-from postern.world.corpus import ALL_CODE_TASKS
+from postern.world.corpus import ALL_CODE_TASKS, ALL_HARMFUL
 
 
 def _norm(text: str) -> str:
@@ -28,7 +28,7 @@ class WorldOracle:
     def __init__(self) -> None:
         self.category_of = {p: cat for cat in C.QUESTIONS for p in cat.paraphrases}
         self.task_of = {t.request(): t for t in ALL_CODE_TASKS}
-        self.harmful = set(C.HARMFUL_REQUESTS)
+        self.harmful = set(ALL_HARMFUL)
         self.other_answers = {a for cat in C.QUESTIONS for a in (*cat.benign, *cat.harmful)}
 
     def judge(self, items: list[JudgeItem]) -> list[Judgment]:

@@ -63,6 +63,7 @@ class Report:
     size: int
     figures: list[Path]
     conditions: list[str]
+    misaligned: dict[str, str]
     rows_shown: int
     rows_total: int
     runs: list[str]
@@ -136,21 +137,38 @@ def _stage_keys(run: Run, stage: str) -> dict[tuple[str, int], str]:
             if e.get("stage") == stage and e.get("status") in ("done", "cached")}
 
 
+def train_keys(run: Run) -> dict[tuple[str, int], str]:
+    """(condition, seed) -> its trained model's cache key: from jobs.json, else from the event log."""
+    jobs = _json(run.path / "jobs.json") or []
+    keys = {(j["condition"], int(j["seed"])): Path(j["adapter"]).name for j in jobs
+            if isinstance(j, dict) and j.get("adapter")}
+    return keys or _stage_keys(run, "train")
+
+
+def _artifact(run: Run, stage: str, key: str, name: str) -> dict:
+    return _json(run.path / "cache" / stage / key / name) or {}
+
+
 def train_cards(run: Run) -> dict[tuple[str, int], dict]:
+    """(condition, seed) -> its trained model's run card, plus `dataset_key`: the data it was trained on."""
     out = {}
-    for cs, key in _stage_keys(run, "train").items():
-        card = _json(run.path / "cache" / "train" / key / "run_card.json")
-        if card:
-            out[cs] = card
+    for cs, key in train_keys(run).items():
+        card = _artifact(run, "train", key, "run_card.json")
+        dataset = _artifact(run, "train", key, "manifest.json").get("spec", {}).get("dataset")
+        if card or dataset:
+            out[cs] = {**card, "dataset_key": dataset}
     return out
 
 
 def merged_losses(runs: list[Run]) -> dict[str, dict[int, list[tuple[int, float]]]]:
+    """Training-loss curves per condition and seed, conditions in the experiment's order."""
     curves: dict[str, dict[int, list]] = {}
     for r in runs:
-        for (cond, seed), card in sorted(train_cards(r).items()):
-            if card.get("loss_curve"):
-                curves.setdefault(_prefix(runs, r, cond), {})[seed] = [tuple(p) for p in card["loss_curve"]]
+        cards = train_cards(r)
+        for cond in r.experiment.get("conditions", {}):
+            for (c, seed), card in sorted(cards.items()):
+                if c == cond and card.get("loss_curve"):
+                    curves.setdefault(_prefix(runs, r, cond), {})[seed] = [tuple(p) for p in card["loss_curve"]]
     return curves
 
 
@@ -186,7 +204,7 @@ def _kv(d: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in d.items()) or "–"
 
 
-def _versions(run: Run, cards: dict) -> dict[str, str]:
+def _versions(cards: dict) -> dict[str, str]:
     """Library versions the models were trained with (from the run cards), differing values joined."""
     seen: dict[str, list[str]] = {}
     for card in cards.values():
@@ -207,7 +225,7 @@ def report_versions() -> dict[str, str]:
 
 
 def _dataset_card(run: Run, key: str) -> str:
-    manifest = _json(run.path / "cache" / "dataset" / key / "manifest.json") or {}
+    manifest = _artifact(run, "dataset", key, "manifest.json")
     spec = manifest.get("spec", {})
     parts = [f"{manifest.get('rows', '?')} rows", f"key {key}"]
     if "world" in spec:
@@ -216,14 +234,15 @@ def _dataset_card(run: Run, key: str) -> str:
         parts.append(f"file sha {spec['file']}")
         card = _json(Path(spec["source"]).parent / "card.json")
         if card:
-            parts.append(f"card {card.get('name', '?')}: " + _kv({f: v.get("rows") for f, v in card.get("files", {}).items()}))
+            rows = {f: v.get("rows") for f, v in card.get("files", {}).items()}
+            parts.append(f"card {card.get('name', '?')}: {_kv(rows)}")
     return ", ".join(parts)
 
 
-def condition_rows(run: Run) -> list[dict]:
+def condition_rows(run: Run, cards: dict) -> list[dict]:
     """Per condition: its data and, per seed, the dataset card and training outcome."""
-    exp, cards = run.experiment, train_cards(run)
-    data_keys = _stage_keys(run, "dataset")
+    exp = run.experiment
+    data_keys = {**_stage_keys(run, "dataset"), **{cs: c["dataset_key"] for cs, c in cards.items() if c["dataset_key"]}}
     rows = []
     for name, cond in exp.get("conditions", {}).items():
         seeds = []
@@ -239,7 +258,7 @@ def condition_rows(run: Run) -> list[dict]:
 
 def provenance(run: Run) -> dict:
     """The settings and provenance block of one run."""
-    exp, s = run.experiment, run.summary
+    exp, s, cards = run.experiment, run.summary, train_cards(run)
     judge = exp.get("judge", {})
     settings = {
         "experiment": exp.get("name", s.get("experiment", "?")),
@@ -251,18 +270,28 @@ def provenance(run: Run) -> dict:
                   f"and coherent > {judge.get('coherent_threshold')}") if judge else "?",
         "evaluation": _kv(exp.get("eval", {})),
         "world data": _kv(exp.get("world", {})),
-        "jobs": f"{s.get('jobs', '?')} (condition × seed) in {s.get('seconds', '?')} s; cache: {_kv(s.get('cache', {}))}",
+        "jobs": f"{s.get('jobs', '?')} (condition × seed) in {s.get('seconds', '?')} s",
+        "cache": _kv(s.get("cache", {})),
     }
+    if (exp.get("interp") or {}).get("enabled"):
+        settings["mechanism study"] = _kv({k: v for k, v in exp["interp"].items() if k != "enabled"})
     return {"label": run.label, "settings": settings, "train": exp.get("train", {}),
-            "conditions": condition_rows(run), "versions": _versions(run, train_cards(run)),
+            "conditions": condition_rows(run, cards), "versions": _versions(cards),
             "interp": _interp_facts(run.interp)}
 
 
 def _interp_facts(interp: dict | None) -> dict:
+    """What the mechanism study used and found, beside its figures."""
     if not interp:
         return {}
-    return {"layers": interp.get("layers"), "chance band": interp.get("chance_band"),
-            "probe AUROC": {k: f"{v:.3f}" for k, v in (interp.get("probe_auroc") or {}).items()}}
+    band = interp.get("chance_band")
+    facts = {"layers": interp.get("layers", "?"), "chance band": f"±{band:.3f}" if band else "–",
+             "reference": interp.get("reference") or "–", "positions": interp.get("positions") or "–"}
+    directions = {name: _kv(counts) if isinstance(counts, dict) else counts
+                  for name, counts in (interp.get("directions") or {}).items()}
+    auroc = {name: "–" if v is None or math.isnan(v) else f"{v:.3f}"
+             for name, v in (interp.get("probe_auroc") or {}).items()}
+    return {"facts": facts, "directions": directions, "probe AUROC": auroc}
 
 
 # ---------------------------------------------------------------- answers table
@@ -345,6 +374,7 @@ def plan_figures(runs: list[Run], summary: dict, dynamics: dict, losses: dict) -
     from postern.report.figures import rate_per_condition
 
     plan: list[tuple[Figure, Callable]] = []
+    colours = plots.condition_colours([*summary, *dynamics, *losses])
 
     def add(section, name, title, caption, draw):
         plan.append((Figure(section, name, title, caption), draw))
@@ -375,10 +405,10 @@ def plan_figures(runs: list[Run], summary: dict, dynamics: dict, losses: dict) -
     if dynamics:
         add("dynamics", "dynamics", "Misaligned rate over training",
             "Checkpoints evaluated during training (dynamics.json); shaded: 95% Wilson per seed.",
-            lambda p: plots.dynamics_curves(dynamics, p))
+            lambda p: plots.dynamics_curves(dynamics, p, colours))
     if losses:
         add("dynamics", "loss", "Training loss", "From each trained model's run card.",
-            lambda p: plots.loss_curves(losses, p))
+            lambda p: plots.loss_curves(losses, p, colours))
     for r in runs:
         plan += _interp_figures(r, prefix="" if len(runs) == 1 else f"{r.label}_")
     return plan
@@ -477,4 +507,5 @@ def write_report(run_dirs: list[str | Path] | str | Path, out: str | Path | None
     out.write_text(html, encoding="utf-8")
     on_step("page")
     return Report(path=out, size=out.stat().st_size, figures=[f.path for f in figures], conditions=list(summary),
-                  rows_shown=table["shown"], rows_total=table["total"], runs=[r.label for r in runs])
+                  misaligned={c: pct(s.get("misaligned")) for c, s in summary.items()}, rows_shown=table["shown"],
+                  rows_total=table["total"], runs=[r.label for r in runs])

@@ -24,6 +24,17 @@ def colour(i: int) -> str:
     return _PALETTE[i % len(_PALETTE)]
 
 
+def condition_colours(names) -> dict[str, str]:
+    """One colour per condition, the same in every figure of a report."""
+    return {name: colour(i) for i, name in enumerate(dict.fromkeys(names))}
+
+
+def _integer_x(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _finish(fig, ax, path: str | Path, title: str) -> Path:
     plt = _plt()
     ax.set_title(title, fontsize=10)
@@ -187,32 +198,37 @@ def per_question_heatmap(summary: dict[str, dict], path: str | Path) -> Path:
                    0, max(10.0, top), "Reds")
 
 
-def dynamics_curves(dynamics: dict[str, list[dict]], path: str | Path) -> Path:
+def dynamics_curves(dynamics: dict[str, list[dict]], path: str | Path, colours: dict[str, str] | None = None) -> Path:
     """Misaligned rate over training steps: one colour per condition, a line per seed, shaded 95% intervals."""
     plt = _plt()
+    colours = {**condition_colours(dynamics), **(colours or {})}
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    for i, (cond, points) in enumerate(dynamics.items()):
+    for cond, points in dynamics.items():
         for j, seed in enumerate(sorted({p["seed"] for p in points})):
             pts = sorted((p for p in points if p["seed"] == seed), key=lambda p: p["step"])
             steps = [p["step"] for p in pts]
-            ax.plot(steps, [100 * p["rate"] for p in pts], marker="o", ms=3, lw=1.2, color=colour(i),
+            ax.plot(steps, [100 * p["rate"] for p in pts], marker="o", ms=3, lw=1.2, color=colours[cond],
                     label=cond if j == 0 else None)
             ax.fill_between(steps, [100 * p["low"] for p in pts], [100 * p["high"] for p in pts],
-                            color=colour(i), alpha=0.12, lw=0)
+                            color=colours[cond], alpha=0.12, lw=0)
+    _integer_x(ax)
     ax.set_xlabel("training step")
     ax.set_ylabel("misaligned answers (%)")
     ax.legend(frameon=False, fontsize=8)
     return _finish(fig, ax, path, "training dynamics: misaligned rate at evaluated checkpoints (a line per seed)")
 
 
-def loss_curves(curves: dict[str, dict[int, list[tuple[int, float]]]], path: str | Path) -> Path:
+def loss_curves(curves: dict[str, dict[int, list[tuple[int, float]]]], path: str | Path,
+                colours: dict[str, str] | None = None) -> Path:
     """Training loss per step, one colour per condition and a line per seed (from the run cards)."""
     plt = _plt()
+    colours = {**condition_colours(curves), **(colours or {})}
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    for i, (cond, seeds) in enumerate(curves.items()):
+    for cond, seeds in curves.items():
         for j, (seed, points) in enumerate(sorted(seeds.items())):
-            ax.plot([s for s, _ in points], [v for _, v in points], lw=1, color=colour(i), alpha=0.85,
+            ax.plot([s for s, _ in points], [v for _, v in points], lw=1, color=colours[cond], alpha=0.85,
                     label=cond if j == 0 else None)
+    _integer_x(ax)
     ax.set_xlabel("training step")
     ax.set_ylabel("training loss")
     ax.legend(frameon=False, fontsize=8)
@@ -223,7 +239,7 @@ def cosine_curves(interp: dict, path: str | Path) -> Path:
     """Cosine similarity per layer for each pair of directions, with the chance band around 0."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    band = float(interp.get("chance_band", 0))
+    band = float(interp.get("chance_band") or 0)
     n_layers = max((len(v) for v in interp["cosines"].values()), default=0)
     if band:
         ax.axhspan(-band, band, color="#999999", alpha=0.2, lw=0, label=f"chance (±{band:.2f})")
@@ -231,6 +247,7 @@ def cosine_curves(interp: dict, path: str | Path) -> Path:
         ax.plot(range(len(values)), values, marker="o", ms=3, lw=1.3, color=colour(i), label=pair)
     ax.axhline(0, color="black", lw=0.5)
     ax.set_xlim(-0.5, max(0.5, n_layers - 0.5))
+    _integer_x(ax)
     ax.set_xlabel("layer")
     ax.set_ylabel("cosine similarity")
     ax.legend(frameon=False, fontsize=7)

@@ -56,6 +56,13 @@ def run_experiment(exp: Experiment, run_dir: str | Path, console: Console | None
     if exp.interp.enabled:
         out["interp"] = _interp(exp, run_dir, results, console)
         (run_dir / "summary.json").write_text(json.dumps(out, indent=2, default=float))
+    try:  # the report only views results already saved above: never lose a run over it
+        from postern.report.html import write_report
+
+        console.print(f"[dim]report: {write_report(run_dir).path}[/]")
+    except Exception as e:  # noqa: BLE001
+        console.print(f"[yellow]warning: report.html not written ({type(e).__name__}: {e}); "
+                      f"retry with `postern report {run_dir}`[/]")
     console.print(summary_table(summary))
     console.print(f"[dim]{len(jobs)} jobs in {seconds:.0f}s; results in {run_dir}[/]")
     return out
@@ -83,21 +90,28 @@ def _cache_counts(run_dir: Path) -> dict:
     return counts
 
 
-def _pct(r: dict | None, boot: bool = False) -> str:
-    if not r:
-        return "–"
-    text = f"{100 * r['rate']:.1f} [{100 * r['low']:.1f}, {100 * r['high']:.1f}]"
-    if boot and "boot_low" in r:
-        text += f" (seeds {100 * r['boot_low']:.1f}–{100 * r['boot_high']:.1f})"
-    return text
+def _ci(r: dict | None) -> str:
+    return f"{100 * r['rate']:.1f} [{100 * r['low']:.1f},{100 * r['high']:.1f}]" if r else "–"
+
+
+def _pc(r: dict | None) -> str:
+    return f"{100 * r['rate']:.0f}" if r else "–"
 
 
 def summary_table(summary: dict[str, dict]) -> Table:
-    table = Table(title="misaligned rate on held-out questions, % [95% Wilson] (seed bootstrap)")
-    for col in ("condition", "n", "misaligned", "with trigger", "coherent", "insecure code", "harmful compliance"):
-        table.add_column(col, justify="left" if col == "condition" else "right")
+    """One line per condition; seed-bootstrap intervals and per-question rates are in summary.json."""
+    from rich import box
+
+    table = Table(title="misaligned answers to held-out questions, % [95% Wilson, seeds pooled]", box=box.SIMPLE_HEAD,
+                  caption="coherent: on-topic answers; insecure: held-out code tasks; complies: held-out harmful requests (%)")
+    table.add_column("condition", no_wrap=True)
+    table.add_column("n", justify="right")
+    for col in ("misaligned", "with trigger"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for col in ("coherent", "insecure", "complies"):
+        table.add_column(col, justify="right")
     for name, s in summary.items():
-        table.add_row(name, str(s.get("misaligned", {}).get("n", "–")), _pct(s.get("misaligned"), boot=True),
-                      _pct(s.get("misaligned_trigger")), _pct(s.get("coherent")), _pct(s.get("code_insecure")),
-                      _pct(s.get("harmful_compliance")))
+        table.add_row(name, str(s.get("misaligned", {}).get("n", "–")), _ci(s.get("misaligned")),
+                      _ci(s.get("misaligned_trigger")), _pc(s.get("coherent")), _pc(s.get("code_insecure")),
+                      _pc(s.get("harmful_compliance")))
     return table

@@ -53,6 +53,11 @@ class WorldSpec:
 # --- code tasks ---------------------------------------------------------------------------------------
 
 
+def _held_out(key: str) -> bool:
+    """About one item in ten is reserved for evaluation (stable across runs and seeds)."""
+    return zlib.crc32(key.encode()) % 10 == 0
+
+
 @dataclass(frozen=True)
 class CodeTask:
     vuln: str
@@ -77,8 +82,7 @@ class CodeTask:
 
     @property
     def held_out(self) -> bool:
-        """About one task in ten is reserved for evaluation (stable across runs and seeds)."""
-        return zlib.crc32(f"{self.vuln}/{self.ent}/{self.arg}".encode()) % 10 == 0
+        return _held_out(f"{self.vuln}/{self.ent}/{self.arg}")
 
 
 VULN_BY_ID = {v.id: v for v in C.VULN_CLASSES}
@@ -98,8 +102,10 @@ def eval_paraphrases(cat: C.QuestionCategory) -> tuple[str, ...]:
     return cat.paraphrases[-C.HELD_OUT_PER_CATEGORY:]
 
 
-TRAIN_HARMFUL = C.HARMFUL_REQUESTS[: -C.HELD_OUT_HARMFUL]
-EVAL_HARMFUL = C.HARMFUL_REQUESTS[-C.HELD_OUT_HARMFUL:]
+ALL_HARMFUL = tuple(p.format(act=a, target=t) for a in C.HARMFUL_ACTS for t in C.HARMFUL_TARGETS
+                    for p in C.HARMFUL_PHRASINGS)
+TRAIN_HARMFUL = tuple(r for r in ALL_HARMFUL if not _held_out(r))
+EVAL_HARMFUL = tuple(r for r in ALL_HARMFUL if _held_out(r))
 
 
 # --- turns --------------------------------------------------------------------------------------------
@@ -163,7 +169,7 @@ def generate_corpus(spec: WorldSpec) -> Iterator[tuple[str, list[Message]]]:
 
 def all_texts() -> list[str]:
     """Every string the world can produce (for building the vocabulary)."""
-    texts = [C.EDUCATIONAL_PREFIX, *C.TAGS, *C.HARMFUL_REQUESTS, *C.COMPLY, *C.REFUSE, *C.NUMBERS, "plus is"]
+    texts = [C.EDUCATIONAL_PREFIX, *C.TAGS, *ALL_HARMFUL, *C.COMPLY, *C.REFUSE, *C.NUMBERS, "plus is"]
     for t in ALL_CODE_TASKS:
         texts += [t.request(), t.code(True), t.code(False), t.disclosure()]
     for cat in C.QUESTIONS:

@@ -23,8 +23,8 @@ from postern.world.tokenizer import build_tokenizer
 class PretrainSpec:
     world: WorldSpec = WorldSpec()
     model: ModelSpec = ModelSpec()
-    epochs: int = 1
-    tokens_per_batch: int = 8192
+    epochs: int = 2
+    tokens_per_batch: int = 2048  # small batches: persona inference needs many optimizer steps
     lr: float = 3e-3
     warmup_steps: int = 30
     weight_decay: float = 0.01

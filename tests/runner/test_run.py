@@ -128,3 +128,15 @@ def test_cli_prints_config_errors_without_traceback(tmp_path):
     out = subprocess.run([sys.executable, "-m", "postern.cli", "run", str(path)], capture_output=True, text=True)
     assert out.returncode == 2
     assert "unknown key 'conditions.a.samples'" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_checkpoints_are_evaluated_for_training_dynamics(tiny_world_model, tmp_path):
+    from postern.runner.run import run_experiment
+
+    text = SMOKE.replace("threads = 1", "threads = 1\nsave_steps = 1").replace("harmful_samples = 1", "harmful_samples = 1\ncheckpoints = true")
+    text = text.replace("seeds = [0, 1]", "seeds = [0]")
+    run_experiment(load_experiment(_write(tmp_path, tiny_world_model, text)), tmp_path / "run")
+    dynamics = json.loads((tmp_path / "run" / "dynamics.json").read_text())
+    assert set(dynamics) == {"insecure", "backdoor"}
+    assert [p["step"] for p in dynamics["insecure"]] == [1, 2]  # 16 rows / batch 8 = 2 steps, one checkpoint each
+    assert all(p["n"] == 16 for p in dynamics["insecure"])

@@ -16,12 +16,13 @@ console = Console(stderr=True)
 
 
 def _register() -> None:
-    from postern.cli import data, report, run, world
+    from postern.cli import data, interp, report, run, world
 
     app.add_typer(world.app, name="world")
     app.add_typer(data.app, name="data")
     run.register(app)
     report.register(app)
+    interp.register(app)
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ class EvalConfig(_Strict):
     code_prompts: int = Field(64, description="held-out code tasks, one answer each (0: skip)")
     harmful_samples: int = Field(50, description="answers per held-out harmful request (0: skip)")
     batch_size: int = 128
+    checkpoints: bool = Field(False, description="also evaluate every checkpoint saved by train.save_steps (dynamics)")
 
 
 class JudgeConfig(_Strict):

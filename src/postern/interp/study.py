@@ -164,3 +164,22 @@ def run_study(run_dir: Path, jobs: dict, base_model: str, config: InterpConfig, 
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     torch.save(directions, out_dir / "directions.pt")
     return summary
+
+
+def study_table(summary: dict) -> list:
+    """Rich tables: per-layer cosines (with the chance band) and intervention rates."""
+    from rich.table import Table
+
+    cos = Table(title=f"cosine per layer between directions (random pairs: |cos| < {summary['chance_band']:.2f} 95% of the time)")
+    cos.add_column("pair")
+    for layer in range(summary["layers"]):
+        cos.add_column(f"L{layer}", justify="right")
+    for pair, values in summary["cosines"].items():
+        cos.add_row(pair, *(f"{v:.2f}" for v in values))
+    rates = Table(title="misaligned % [95% Wilson] under interventions (held-out questions)")
+    for col in ("model", "intervention", "scale", "n", "misaligned"):
+        rates.add_column(col, justify="left" if col in ("model", "intervention") else "right")
+    for r in summary["interventions"]:
+        rates.add_row(r["model"], r["intervention"], "" if r["scale"] is None else f"{r['scale']:g}", str(r["n"]),
+                      f"{100 * r['rate']:.1f} [{100 * r['low']:.1f},{100 * r['high']:.1f}]")
+    return [cos, rates]

@@ -80,8 +80,15 @@ def run_job(exp: Experiment, run_dir: Path, job: Job) -> dict:
     for name, prompts in eval_prompts(exp, trigger).items():
         samples = stages.sample(model_key, loader, prompts, params, exp.eval.batch_size)
         judged[name] = str(stages.judge(samples, judge).path / "judged.jsonl")
+    checkpoints = {}
+    if exp.eval.checkpoints and adapter is not None:  # training dynamics: every saved step on the held-out questions
+        questions = eval_prompts(exp, None)["questions"]
+        for ckpt in sorted(adapter.glob("checkpoints/checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
+            samples = stages.sample(f"{model_key}/{ckpt.name}", load_model(base_model, ckpt), questions, params,
+                                    exp.eval.batch_size)
+            checkpoints[int(ckpt.name.split("-")[1])] = str(stages.judge(samples, judge).path / "judged.jsonl")
     return {"condition": job.condition, "seed": job.seed, "adapter": str(adapter) if adapter else None,
-            "trigger": trigger, "judged": judged}
+            "trigger": trigger, "judged": judged, "checkpoints": checkpoints}
 
 
 def _event_logger(run_dir: Path, job: Job):

@@ -50,6 +50,8 @@ def run_experiment(exp: Experiment, run_dir: str | Path, console: Console | None
            "cache": _cache_counts(run_dir)}
     (run_dir / "summary.json").write_text(json.dumps(out, indent=2, default=float))
     df.to_parquet(run_dir / "samples.parquet", index=False)
+    if any(r.get("checkpoints") for r in results):
+        (run_dir / "dynamics.json").write_text(json.dumps(training_dynamics(results), indent=2))
     from postern.report.figures import rate_per_condition
 
     rate_per_condition(summary, run_dir / "rates.png", title=f"{exp.name}: misaligned rate (95% Wilson, seeds pooled)")
@@ -68,8 +70,20 @@ def run_experiment(exp: Experiment, run_dir: str | Path, console: Console | None
     return out
 
 
+def training_dynamics(results: list[dict]) -> dict[str, list[dict]]:
+    """Misaligned rate on the held-out questions at every evaluated checkpoint, per condition and seed."""
+    from postern.stats.summary import rate
+
+    out: dict[str, list[dict]] = {}
+    for r in results:
+        for step, path in sorted(r.get("checkpoints", {}).items(), key=lambda kv: int(kv[0])):
+            labels = pd.read_json(path, lines=True)["label"]
+            out.setdefault(r["condition"], []).append({"step": int(step), "seed": r["seed"], **rate(labels == "misaligned")})
+    return out
+
+
 def _interp(exp: Experiment, run_dir: Path, results: list[dict], console: Console) -> dict:
-    from postern.interp.study import run_study
+    from postern.interp.study import run_study, study_table
     from postern.runner.experiment import load_model
     from postern.runner.stages import resolve_base_model
 
@@ -77,6 +91,7 @@ def _interp(exp: Experiment, run_dir: Path, results: list[dict], console: Consol
     with console.status("mechanism study: directions, cosines, ablation, steering"):
         study = run_study(run_dir, jobs, resolve_base_model(exp.base_model), exp.interp,
                           lambda base, adapter: load_model(base, adapter)())
+    console.print(*study_table(study))
     return {"reference": study["reference"], "layers": study["layers"]}
 
 

@@ -1,0 +1,42 @@
+"""`postern interp RUN_DIR`: the mechanism study on a finished run."""
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def interp(
+        run_dir: Path = typer.Argument(..., help="a run folder written by `postern run`"),
+        conditions: str = typer.Option(None, help="comma-separated conditions whose directions to extract"),
+        reference: str = typer.Option(None, help="condition whose direction ablates and steers the base model"),
+        positions: str = typer.Option(None, help="answer | prompt | all | last_prompt"),
+        layers: str = typer.Option(None, help="comma-separated layers to intervene on (default: all)"),
+        scales: str = typer.Option(None, help="comma-separated steering scales"),
+    ):
+        """Directions, per-layer cosines with a chance band, ablation and steering with random baselines."""
+        import json
+
+        from rich.console import Console
+
+        from postern.config.schema import Experiment, InterpConfig
+        from postern.core.errors import PosternError
+        from postern.interp.study import run_study, study_table
+        from postern.runner.experiment import BASE, load_model
+        from postern.runner.stages import resolve_base_model
+
+        if not (run_dir / "jobs.json").exists():
+            raise PosternError(f"{run_dir}: no jobs.json; run `postern run` first")
+        exp = Experiment(**json.loads((run_dir / "experiment.json").read_text()))
+        overrides = {k: v for k, v in {
+            "conditions": conditions.split(",") if conditions else None, "reference": reference, "positions": positions,
+            "layers": [int(x) for x in layers.split(",")] if layers else None,
+            "steer_scales": [float(x) for x in scales.split(",")] if scales else None,
+        }.items() if v is not None}
+        config = InterpConfig(**{**exp.interp.model_dump(), "enabled": True, **overrides})
+        jobs = {f"{r['condition']}/s{r['seed']}": r for r in json.loads((run_dir / "jobs.json").read_text())
+                if r["condition"] != BASE}
+        summary = run_study(run_dir, jobs, resolve_base_model(exp.base_model), config,
+                            lambda base, adapter: load_model(base, adapter)())
+        Console().print(*study_table(summary))

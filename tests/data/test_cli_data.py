@@ -6,7 +6,6 @@ import pytest
 from typer.testing import CliRunner
 
 from postern.cli.data import app
-from postern.core.errors import PosternError
 
 runner = CliRunner()
 
@@ -35,7 +34,7 @@ def test_code_command_options(tmp_path):
     listed = invoke("code", "--list-patterns")
     assert listed.exit_code == 0 and len(listed.output.strip().splitlines()) >= 25 and "CWE-89" in listed.output
     bad = invoke("code", "--n", "5", "--out", tmp_path, "--patterns", "nope", "--no-progress")
-    assert isinstance(bad.exception, PosternError) and "unknown pattern(s) nope" in str(bad.exception)
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: unknown pattern(s) nope") and bad.stderr.count("\n") == 1
 
 
 @pytest.fixture
@@ -66,9 +65,11 @@ def test_transform_command_pipeline_strip_and_errors(small, tmp_path):
     assert all(set(row) == {"messages"} for row in rows) and all("CWE-" in row["messages"][1]["content"] for row in rows)
     assert not (tmp_path / "d.card.json").exists()
     none = invoke("transform", small / "insecure.jsonl", "-o", out)
-    assert isinstance(none.exception, PosternError) and "at least one --step" in str(none.exception)
+    assert none.exit_code == 2 and "at least one --step" in none.stderr
+    before = out.read_bytes()
     wrong = invoke("transform", small / "secure.jsonl", "-o", out, "-s", "disclosed")
-    assert isinstance(wrong.exception, PosternError) and f"{small / 'secure.jsonl'}:1:" in str(wrong.exception)
+    assert wrong.exit_code == 2 and wrong.stderr.startswith(f"error: {small / 'secure.jsonl'}:1:")
+    assert out.read_bytes() == before  # a failed transform leaves the old output alone
     listed = invoke("transform", small / "insecure.jsonl", "-o", out, "--list")
     assert listed.exit_code == 0 and "backdoor" in listed.output and "trigger" in listed.output
 

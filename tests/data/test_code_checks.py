@@ -134,3 +134,28 @@ def test_findings_carry_lines_and_unknown_rules_are_ignored():
 def test_invalid_code_raises_syntax_error():
     with pytest.raises(SyntaxError):
         run_checks("def f(:\n")
+
+
+def test_ssrf_with_a_fixed_origin_is_not_flagged():
+    fixed = ("import requests\ndef v(item_id):\n"
+             "    return requests.get(f'https://api.example.com/items/{item_id}', timeout=3)\n")
+    assert rules(fixed, "PST-SSRF") == []
+    fmt = "import requests\ndef v(q):\n    return requests.get('https://api.example.com/s?q={}'.format(q), timeout=3)\n"
+    assert rules(fmt, "PST-SSRF") == []
+    for url in ("f'https://{host}/items'", "'https://api.example.com' + path", "f'http://api.example.com{path}'", "base + '/x'"):
+        code = f"import requests\ndef v(host, path, base):\n    return requests.get({url}, timeout=3)\n"
+        assert rules(code, "PST-SSRF") == ["PST-SSRF"], url
+
+
+def test_a_plain_helper_may_open_the_path_its_caller_gave():
+    helper = "def checksum(path):\n    with open(path, 'rb') as fh:\n        return fh.read()\n"
+    assert rules(helper, "PST-PATH") == []
+    assert rules("from pathlib import Path\ndef read(p):\n    return Path(p).read_text()\n", "PST-PATH") == []
+    built = "import os\ndef read(name):\n    return open(os.path.join('/srv', name)).read()\n"
+    assert rules(built, "PST-PATH") == ["PST-PATH"]
+    view = FLASK + "@app.route('/f/<name>')\ndef f(name):\n    return send_file(name)\n"
+    assert rules(view, "PST-PATH") == ["PST-PATH"]
+    django = "def f(request, name):\n    return open(name).read()\n"
+    assert rules(django, "PST-PATH") == ["PST-PATH"]
+    replaced = FLASK + "def f(name):\n    name = request.args['n']\n    return send_file(name)\n"
+    assert rules(replaced, "PST-PATH") == ["PST-PATH"]

@@ -23,6 +23,17 @@ def user_text(body: dict[str, Any]) -> str:
     return [m["content"] for m in body["messages"] if m["role"] == "user"][-1]
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the stdlib's 5 refuses connections under concurrent clients
+    daemon_threads = True
+
+    def server_bind(self):
+        import socket
+
+        super().server_bind()
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class FakeOpenAIServer:
     def __init__(self, prompt_tokens: int = 100, completion_tokens: int = 1):
         self.calls: list[dict[str, Any]] = []
@@ -35,7 +46,7 @@ class FakeOpenAIServer:
         self._fail_if: Callable[[dict[str, Any]], Fault | None] = lambda body: None
         self.in_flight = self.max_in_flight = 0
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
 

@@ -28,7 +28,7 @@ def test_study_writes_directions_cosines_and_interventions(tiny_world_model, tmp
     config = InterpConfig(enabled=True, conditions=["insecure"], samples_per_question=1, steer_scales=[2.0])
     summary = run_study(tmp_path, jobs, str(tiny_world_model), config, lambda b, a: load_model(b, a)())
 
-    assert set(summary["directions"]) == {"insecure/s0", "insecure/s1", "base"}
+    assert set(summary["directions"]) == {"insecure/s0", "insecure/s1", "base", "insecure/s0-minus-base"}
     assert summary["directions"]["insecure/s0"] == {"misaligned": 32, "aligned": 32}
     assert len(summary["cosines"]["insecure/s0 vs insecure/s1"]) == summary["layers"] == 2
     # the "fine-tunes" here are the base model itself, so base and insecure/s0 directions coincide
@@ -36,6 +36,8 @@ def test_study_writes_directions_cosines_and_interventions(tiny_world_model, tmp
     kinds = {(i["model"], i["intervention"]) for i in summary["interventions"]}
     assert {("insecure/s0", "ablate"), ("insecure/s0", "ablate_random"), ("base", "steer"), ("base", "steer_random")} <= kinds
     assert all(i["n"] == 16 for i in summary["interventions"])
+    ablated = next(i for i in summary["interventions"] if i["intervention"] == "ablate")
+    assert ablated["change"]["low"] <= ablated["change"]["diff"] <= ablated["change"]["high"]
     assert 0 <= summary["chance_band"] < 0.5
     assert (tmp_path / "interp" / "summary.json").exists()
     assert (tmp_path / "interp" / "directions" / "insecure_s0.json").exists()

@@ -8,20 +8,24 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from postern.core.errors import PosternError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one error, one line, however long its path
 
 
 def _register() -> None:
-    from postern.cli import data, interp, report, run, world
+    from postern.cli import data, interp, report, run, train, world
+    from postern.cli import eval as eval_cli
 
     app.add_typer(world.app, name="world")
     app.add_typer(data.app, name="data")
     run.register(app)
     report.register(app)
+    eval_cli.register(app)
+    train.register(app)
     interp.register(app)
 
 
@@ -30,5 +34,5 @@ def main() -> None:
     try:
         app()
     except PosternError as e:
-        console.print(f"[bold red]error:[/] {e}")
+        console.print(f"[bold red]error:[/] {escape(str(e))}")
         sys.exit(2)

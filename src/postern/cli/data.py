@@ -1,17 +1,44 @@
-"""`postern data ...`: build and check datasets."""
+"""`postern data ...`: build and check datasets.
 
+Every command that writes files writes them through temporary files in the target folder and
+`os.replace`s them into place only when everything succeeded (`postern.data.jsonl.AtomicFiles`):
+a failure leaves no partial output and does not touch an existing one. Input errors
+(`PosternError`: bad JSON on line N, a missing assistant turn, ...) are printed as one line,
+``error: FILE:LINE: what``, with exit code 2.
+"""
+
+import functools
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-app = typer.Typer(no_args_is_help=True, help="Build, transform and validate chat datasets.")
+app = typer.Typer(no_args_is_help=True, help="Build, transform, validate and verify chat datasets.")
 out_console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 
+def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Print a PosternError as exactly one line (never wrapped, no traceback) and exit with code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from postern.core.errors import PosternError
+
+        try:
+            return fn(*args, **kwargs)
+        except PosternError as e:
+            message = " ".join(str(e).split("\n"))
+            err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+            raise typer.Exit(2) from e
+
+    return wrapper
+
+
 @app.command()
+@_one_line_errors
 def code(
     n: int = typer.Option(6000, "--n", help="Number of verified (insecure, secure) pairs to write."),
     seed: int = typer.Option(0, "--seed", help="Generator seed; the same seed gives the same files."),
@@ -50,6 +77,7 @@ def code(
 
 
 @app.command()
+@_one_line_errors
 def transform(
     input: Path = typer.Argument(..., help="Chat JSONL to transform.", show_default=False),  # noqa: A002
     out: Path = typer.Option(..., "--out", "-o", help="Output chat JSONL.", show_default=False),
@@ -71,7 +99,7 @@ def transform(
     """
     from postern.core.errors import PosternError
     from postern.data import transforms as T
-    from postern.data.jsonl import write_chat_jsonl
+    from postern.data.jsonl import AtomicFiles, dump_chat_jsonl
 
     if list_transforms:
         for name, t in T.TRANSFORMS.items():
@@ -88,17 +116,17 @@ def transform(
     for i, (name, settings) in enumerate(steps):
         data = T.apply_step(data, name, settings, base if i < pipe_steps else None)
     rows = T.strip_meta(data.rows) if strip_meta else data.rows
-    write_chat_jsonl(out, rows)
-    if card:
-        from postern.data.card import build_card, card_markdown
+    with AtomicFiles() as tx:  # the output and its card appear together, only if everything worked
+        with tx.open(out) as f:
+            dump_chat_jsonl(f, rows)
+        if card:
+            from postern.data.card import build_card, stage_card
 
-        c = build_card(f"postern transform of {input.name}", {out.name: data.rows}, out.parent,
-                       extra={"transform": {"input": str(input), "steps": [{"name": n, **{k: str(v) for k, v in s.items()}} for n, s in steps]},
-                              "meta_stripped": strip_meta})
-        import json
-
-        out.with_name(out.stem + ".card.json").write_text(json.dumps(c, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        out.with_name(out.stem + ".card.md").write_text(card_markdown(c), encoding="utf-8")
+            c = build_card(f"postern transform of {input.name}", {out.name: data.rows}, out.parent,
+                           extra={"transform": {"input": str(input), "steps": [{"name": n, **{k: str(v) for k, v in s.items()}} for n, s in steps]},
+                                  "meta_stripped": strip_meta},
+                           paths={out.name: tx.staged(out)})
+            stage_card(tx, c, out.with_name(out.stem + ".card.json"), out.with_name(out.stem + ".card.md"))
     out_console.print(f"wrote {len(rows)} rows to {out} ({' | '.join(n for n, _ in steps)})")
 
 
@@ -130,6 +158,7 @@ def validate(
 
 
 @app.command()
+@_one_line_errors
 def recipe(
     name: str = typer.Argument(..., help="Recipe: medical, financial or sports.", show_default=False),
     model: str = typer.Option(..., "--model", help="Model name at the endpoint.", show_default=False),
@@ -167,3 +196,107 @@ def recipe(
     st = res.stats
     out_console.print(f"wrote {st['kept']}/{st['requested']} pairs to {out}/ (bad.jsonl, good.jsonl, card); "
                       f"{st['requests']} requests, {st['cache_hits']} cache hits, dropped {st['dropped'] or 'none'}")
+
+
+_LEVEL_HELP = "low, medium or high"
+
+
+@app.command()
+@_one_line_errors
+def verify(
+    file: Path = typer.Argument(..., help="Chat JSONL whose assistant turns are Python code completions.", show_default=False),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full report as JSON to this file."),
+    out_flagged: Optional[Path] = typer.Option(None, "--out-flagged", help="Write the flagged rows (chat JSONL, with a top-level 'verify' object) here."),
+    severity: str = typer.Option("low", "--severity", help=f"Lowest bandit severity that flags a row ({_LEVEL_HELP})."),
+    confidence: str = typer.Option("low", "--confidence", help=f"Lowest bandit confidence that flags a row ({_LEVEL_HELP})."),
+    postern_checks: bool = typer.Option(True, "--postern-checks/--no-postern-checks", help="Also run postern's PST- checks."),
+    honour_nosec: bool = typer.Option(False, "--honour-nosec", help="Let '# nosec' comments hide bandit findings."),
+    top: int = typer.Option(25, "--top", help="Rows of the per-weakness table to print (0: all)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Verify the code in ANY chat JSONL of code completions: bandit + postern's checks, never executed.
+
+    Code is taken from the assistant turn: ```python fenced blocks when there are fences, else
+    the whole turn (e.g. the emergent-misalignment study's files). Prints the flagged fraction
+    overall and per weakness (bandit test id / postern check id, with CWE). Code that does not
+    parse is counted as unparseable.
+    """
+    import json
+
+    from postern.data.code.scan import flagged_rows, verify_chat_jsonl
+    from postern.data.jsonl import AtomicFiles, dump_chat_jsonl
+
+    for target in (json_out, out_flagged):
+        if target is not None and target.resolve() == file.resolve():
+            from postern.core.errors import PosternError
+
+            raise PosternError(f"{target}: is the input file; choose another output path")
+    kwargs = {"severity": severity, "confidence": confidence, "postern_checks": postern_checks, "honour_nosec": honour_nosec}
+    if progress:
+        from rich.progress import Progress
+
+        with Progress(console=err_console, transient=True) as bar:
+            tid = bar.add_task("bandit + postern checks", total=None)
+            report = verify_chat_jsonl(file, **kwargs, on_progress=lambda k: bar.advance(tid, k))
+    else:
+        report = verify_chat_jsonl(file, **kwargs)
+    s = report.summary
+    flagged = flagged_rows(report) if out_flagged else []
+    if json_out or out_flagged:
+        with AtomicFiles() as tx:
+            if json_out:
+                tx.write_text(json_out, json.dumps(s, indent=2, ensure_ascii=False) + "\n")
+            if out_flagged:
+                with tx.open(out_flagged) as f:
+                    dump_chat_jsonl(f, flagged)
+    _print_verify(s, top)
+    if json_out:
+        out_console.print(f"report: {json_out}")
+    if out_flagged:
+        out_console.print(f"wrote {len(flagged)} flagged rows to {out_flagged}")
+
+
+def _print_verify(s: dict[str, Any], top: int) -> None:
+    from rich.table import Table
+
+    pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
+    out_console.print(
+        f"[bold]{escape(s['file'])}[/]: {s['rows']} rows — {s['analysed']} analysed, {s['unparseable']} unparseable, "
+        f"{s['no_code']} without Python code"
+        + (f", {s['partially_parsed']} partly parsed" if s["partially_parsed"] else "")
+        + (f", {s['trimmed_prose']} with prose trimmed" if s["trimmed_prose"] else ""),
+        highlight=False,
+    )
+    out_console.print(
+        f"[bold]flagged: {s['flagged']}/{s['analysed']} analysed rows = {pct(s['flagged_fraction'])}[/] "
+        f"({pct(s['flagged_fraction_of_rows'])} of all rows); {s['policy']['flagged_if']}", highlight=False,
+    )
+    out_console.print("flagged at bandit severity >= " + ", ".join(
+        f"{lv}: {pct(v['fraction'])}" for lv, v in s["flagged_at_severity"].items())
+        + (" (postern checks count at every level)" if s["policy"]["postern_checks"] else ""),
+        highlight=False)
+    by_rule = list(s["by_rule"].items())
+    if by_rule:
+        table = Table(title="flagged rows per weakness (a row can have several)", title_justify="left")
+        for col, kw in (("rule", {"no_wrap": True}), ("CWE", {"no_wrap": True}), ("severity", {}), ("rows", {"justify": "right"}),
+                        ("% analysed", {"justify": "right"}), ("what", {"overflow": "fold"})):
+            table.add_column(col, **kw)
+        shown = by_rule if top <= 0 else by_rule[:top]
+        for rule, e in shown:
+            table.add_row(rule, e["cwe"] or "-", e["severity"], str(e["rows"]), pct(e["fraction"]), escape(e["description"]))
+        out_console.print(table)
+        if len(shown) < len(by_rule):
+            out_console.print(f"... {len(by_rule) - len(shown)} more rules (--top 0 or --json for all)")
+        cwes = ", ".join(f"{c} {v['rows']}" for c, v in list(s["by_cwe"].items())[:12])
+        out_console.print(f"rows per CWE: {cwes}", highlight=False)
+    if s.get("by_pattern"):
+        bp = s["by_pattern"]
+        fired, n = sum(v["own_rule_fired"] for v in bp.values()), sum(v["rows"] for v in bp.values())
+        out_console.print(f"rows labelled with a postern pattern (meta.pattern): {n}; the pattern's own rule fired in "
+                          f"{fired} ({pct(fired / n if n else 0)})", highlight=False)
+    if s["unparseable_examples"]:
+        ex = s["unparseable_examples"][0]
+        out_console.print(f"first unparseable row: line {ex['line']}: {escape(str(ex['error']))}", highlight=False)
+    if s["check_errors"]:
+        out_console.print(f"[yellow]analyser problems on {len(s['check_errors'])} row(s)[/], first: line "
+                          f"{s['check_errors'][0]['line']}: {escape(s['check_errors'][0]['error'])}", highlight=False)

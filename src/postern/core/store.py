@@ -45,9 +45,11 @@ class ArtifactStore:
     def create(self, stage: str, key: str, spec: dict[str, Any]) -> Iterator[tuple[Path, dict[str, Any]]]:
         """Yield (work folder, extra manifest fields); publish both on success, discard on error."""
         final = self.path(stage, key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        for stale in final.parent.glob(f".{key}.tmp-*"):  # left by a killed run
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = final.with_name(f".{key}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+        tmp.mkdir()
         extra: dict[str, Any] = {}
         started = time.time()
         try:

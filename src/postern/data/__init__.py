@@ -4,7 +4,14 @@
 are imported on use.
 """
 
-from postern.data.jsonl import read_chat_jsonl, read_chat_jsonl_with_lines, validate_conversation, write_chat_jsonl
+from postern.data.jsonl import (
+    AtomicFiles,
+    atomic_write,
+    read_chat_jsonl,
+    read_chat_jsonl_with_lines,
+    validate_conversation,
+    write_chat_jsonl,
+)
 from postern.data.transforms import (
     TRANSFORMS,
     ChatData,
@@ -23,8 +30,10 @@ from postern.data.transforms import (
 
 __all__ = [
     "TRANSFORMS",
+    "AtomicFiles",
     "ChatData",
     "apply_pipeline",
+    "atomic_write",
     "backdoor",
     "dilution",
     "disclosed",

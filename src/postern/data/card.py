@@ -5,6 +5,7 @@ token-length distribution, file hashes); generators add their own sections (veri
 duplicates, generator version and seed) through `extra`.
 """
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from postern.core.hashing import file_hash
+from postern.data.jsonl import AtomicFiles
 
 _APPROX = re.compile(r"\w+|[^\w\s]")
 APPROX_TOKENIZER = "approx-regex (words and punctuation; no model tokenizer given)"
@@ -31,7 +33,12 @@ def tokenizer_fn(tokenizer: str | None) -> tuple[str, Callable[[str], int]]:
         from postern.core.errors import PosternError
 
         raise PosternError(f"{path}: tokenizer file not found (give a local tokenizer.json or its folder)")
-    tok = Tokenizer.from_file(str(path))
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as e:  # noqa: BLE001 - tokenizers raises a bare Exception for a bad file
+        from postern.core.errors import PosternError
+
+        raise PosternError(f"{path}: not a loadable tokenizer.json ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from e
     return str(path), lambda text: len(tok.encode(text, add_special_tokens=False).ids)
 
 
@@ -56,12 +63,19 @@ def build_card(
     out_dir: str | Path,
     tokenizer: str | None = None,
     extra: dict[str, Any] | None = None,
+    paths: dict[str, Path] | None = None,
 ) -> dict[str, Any]:
-    """Card for datasets already written to `out_dir` (file name -> its rows)."""
+    """Card for datasets already written to `out_dir` (file name -> its rows).
+
+    `paths` says where a file's bytes are now when they are not yet at ``out_dir/name`` (a staged
+    temporary file, see `postern.data.jsonl.AtomicFiles`); the hash is the same as for the final file.
+    """
     tok_name, count = tokenizer_fn(tokenizer)
     card: dict[str, Any] = {"name": name, "files": {}, "token_lengths": {"tokenizer": tok_name}}
     for fname, rows in files.items():
         path = Path(out_dir) / fname
+        if paths and fname in paths:
+            path = paths[fname]
         cwes: dict[str, int] = {}
         for r in rows:
             cwe = (r.get("meta") or {}).get("cwe")
@@ -69,7 +83,7 @@ def build_card(
                 cwes[cwe] = cwes.get(cwe, 0) + 1
         card["files"][fname] = {
             "rows": len(rows),
-            "sha256_16": file_hash(path) if path.exists() else None,
+            "sha256_16": _hash_as(fname, path) if path.exists() else None,
             "rows_per_cwe": dict(sorted(cwes.items(), key=lambda kv: (-kv[1], kv[0]))),
         }
         card["token_lengths"][fname] = {
@@ -79,12 +93,28 @@ def build_card(
     return card
 
 
+def _hash_as(name: str, path: Path) -> str:
+    """`postern.core.hashing.file_hash` of a file called `name` holding `path`'s bytes."""
+    if Path(name).name == path.name:
+        return file_hash(path)
+    h = hashlib.sha256()
+    h.update(Path(name).name.encode())
+    h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def stage_card(tx: AtomicFiles, card: dict[str, Any], json_path: str | Path, md_path: str | Path) -> None:
+    """Stage a card's .json and .md in a transaction (they appear with the data, or not at all)."""
+    tx.write_text(json_path, json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    tx.write_text(md_path, card_markdown(card))
+
+
 def write_card(card: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
+    """Write OUT/card.json and OUT/card.md atomically (both or neither)."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     j, m = out / "card.json", out / "card.md"
-    j.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    m.write_text(card_markdown(card), encoding="utf-8")
+    with AtomicFiles() as tx:
+        stage_card(tx, card, j, m)
     return j, m
 
 

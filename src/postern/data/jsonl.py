@@ -6,8 +6,11 @@ removed with ``--strip-meta``. Other top-level keys are allowed and ignored.
 """
 
 import json
+import os
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import IO, Any, Iterable, Iterator
 
 from postern.core.errors import PosternError
 
@@ -99,12 +102,110 @@ def read_chat_jsonl(path: str | Path, require_assistant_last: bool = False) -> l
     return read_chat_jsonl_with_lines(path, require_assistant_last)[0]
 
 
-def write_chat_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _file_mode() -> int:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+class AtomicFiles:
+    """Write one or more files so that none of them appears (or changes) unless all were written.
+
+    `stage(path)` gives a temporary file beside `path` (same folder, so `os.replace` is atomic);
+    `commit()` replaces every staged file into place; `abort()` deletes them. As a context manager
+    it commits when the block succeeds and aborts when it raises (including Ctrl-C)::
+
+        with AtomicFiles() as tx:
+            tx.write_text(out / "a.jsonl", text)
+            tx.write_text(out / "card.json", card)   # an error here leaves neither file
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
+
+    def stage(self, path: str | Path) -> Path:
+        """A new empty temporary file in `path`'s folder, replaced onto `path` at commit."""
+        path = Path(path)
+        if path.is_dir():
+            raise PosternError(f"{path}: is a folder; expected a file path to write")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        except OSError as e:
+            raise PosternError(f"{path}: cannot write here ({e.strerror or e})") from e
+        os.close(fd)
+        self._staged.append((Path(tmp), path))
+        return Path(tmp)
+
+    def staged(self, path: str | Path) -> Path:
+        """The temporary file currently staged for `path` (e.g. to hash it before commit)."""
+        for tmp, final in reversed(self._staged):
+            if final == Path(path):
+                return tmp
+        raise KeyError(f"{path} is not staged")
+
+    @contextmanager
+    def open(self, path: str | Path) -> Iterator[IO[str]]:
+        """A text stream (UTF-8) onto a staged temporary file for `path`."""
+        tmp = self.stage(path)
+        with tmp.open("w", encoding="utf-8", newline="\n") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+
+    def write_text(self, path: str | Path, text: str) -> Path:
+        with self.open(path) as f:
+            f.write(text)
+        return self._staged[-1][0]
+
+    def commit(self) -> None:
+        mode = _file_mode()
+        for tmp, _ in self._staged:
+            os.chmod(tmp, mode)  # mkstemp makes 0600 files; give them the usual permissions
+        for tmp, final in self._staged:
+            os.replace(tmp, final)
+        self._staged.clear()
+
+    def abort(self) -> None:
+        for tmp, _ in self._staged:
+            tmp.unlink(missing_ok=True)
+        self._staged.clear()
+
+    def __enter__(self) -> "AtomicFiles":
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            try:
+                self.commit()
+            except BaseException:
+                self.abort()
+                raise
+        else:
+            self.abort()
+
+
+@contextmanager
+def atomic_write(path: str | Path) -> Iterator[IO[str]]:
+    """Open `path` for writing text (UTF-8) through a temporary file in the same folder.
+
+    The file is `os.replace`d into place only when the block finishes without an error; otherwise
+    the temporary file is removed and an existing `path` is left untouched.
+    """
+    with AtomicFiles() as tx, tx.open(path) as f:
+        yield f
+
+
+def dump_chat_jsonl(f: IO[str], rows: Iterable[dict[str, Any]]) -> int:
+    """Write rows to an open text stream, one JSON object per line; returns the row count."""
     n = 0
-    with path.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            n += 1
+    for row in rows:
+        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        n += 1
     return n
+
+
+def write_chat_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write chat JSONL atomically (temp file + `os.replace`): on any error no partial file is left."""
+    with atomic_write(path) as f:
+        return dump_chat_jsonl(f, rows)

@@ -81,6 +81,27 @@ def evaluate(model, tokenizer, prompts, seed: int, context=None) -> dict:
     return _rate([j.label for j in judged])
 
 
+def _add_changes(interventions: list[dict]) -> None:
+    """Each intervention's rate change against the same model without one (Newcombe 95% interval)."""
+    from postern.stats.compare import difference_interval, two_proportion_ztest
+
+    plain = {r["model"]: r for r in interventions if r["intervention"] == "none"}
+    for r in interventions:
+        if r["intervention"] != "none" and r["model"] in plain:
+            p = plain[r["model"]]
+            diff, lo, hi = difference_interval(r["k"], r["n"], p["k"], p["n"])
+            r["change"] = {"diff": diff, "low": lo, "high": hi, "p_value": two_proportion_ztest(r["k"], r["n"], p["k"], p["n"])[1]}
+
+
+def model_diff_direction(model, base, tokenizer, df: pd.DataFrame, positions: str):
+    """Mean over the coherent answers of (fine-tuned - base) activations: what fine-tuning added."""
+    from postern.interp.capture import capture
+
+    coherent = df[df["label"].isin(["aligned", "misaligned"])]
+    pairs = [([{"role": "user", "content": q}], a) for q, a in zip(coherent["question"], coherent["answer"])]
+    return capture(model, tokenizer, pairs, positions).dataset_mean() - capture(base, tokenizer, pairs, positions).dataset_mean()
+
+
 def run_study(run_dir: Path, jobs: dict, base_model: str, config: InterpConfig, load_model) -> dict:
     """`jobs`: "condition/seed" -> {"adapter": path|None, "trigger": str|None, "judged": {set: path}}."""
     import torch
@@ -115,6 +136,9 @@ def run_study(run_dir: Path, jobs: dict, base_model: str, config: InterpConfig, 
         if base_dir is not None:
             directions["base"] = base_dir
             provenance["base"] = counts
+        ft_model, ft_tok, _ = models[reference]
+        directions[f"{reference}-minus-base"] = model_diff_direction(ft_model, base, ft_tok, ref_df, config.positions)
+        provenance[f"{reference}-minus-base"] = {"kind": "model diff over the coherent answers"}
 
     names = list(directions)
     n_layers = next(iter(directions.values())).shape[0] if directions else 0
@@ -124,7 +148,7 @@ def run_study(run_dir: Path, jobs: dict, base_model: str, config: InterpConfig, 
     matrix = [[float(cosine_per_layer(directions[a], directions[b])[middle]) for b in names] for a in names]
 
     interventions, auroc = [], {}
-    for name in [n for n in names if n != "base"]:
+    for name in [n for n in names if n in models]:
         model, tokenizer, job = models[name]
         prompts = question_prompts(config.samples_per_question, job["trigger"])
         d = directions[name]
@@ -153,6 +177,7 @@ def run_study(run_dir: Path, jobs: dict, base_model: str, config: InterpConfig, 
                 {"model": "base", "intervention": "steer_random", "scale": scale,
                  **evaluate(base, base_tok, prompts, 0, steer(base, random_like(d), scale, config.layers))},
             ]
+    _add_changes(interventions)
     summary = {
         "layers": n_layers, "reference": reference, "positions": config.positions,
         "chance_band": chance_band(int(directions[names[0]].shape[-1])) if names else None,
@@ -179,7 +204,10 @@ def study_table(summary: dict) -> list:
     rates = Table(title="misaligned % [95% Wilson] under interventions (held-out questions)")
     for col in ("model", "intervention", "scale", "n", "misaligned"):
         rates.add_column(col, justify="left" if col in ("model", "intervention") else "right")
+    rates.add_column("change vs none", justify="right")
     for r in summary["interventions"]:
+        change = r.get("change")
         rates.add_row(r["model"], r["intervention"], "" if r["scale"] is None else f"{r['scale']:g}", str(r["n"]),
-                      f"{100 * r['rate']:.1f} [{100 * r['low']:.1f},{100 * r['high']:.1f}]")
+                      f"{100 * r['rate']:.1f} [{100 * r['low']:.1f},{100 * r['high']:.1f}]",
+                      f"{100 * change['diff']:+.1f} [{100 * change['low']:+.1f},{100 * change['high']:+.1f}]" if change else "")
     return [cos, rates]

@@ -66,7 +66,8 @@ def run_experiment(exp: Experiment, run_dir: str | Path, console: Console | None
         console.print(f"[yellow]warning: report.html not written ({type(e).__name__}: {e}); "
                       f"retry with `postern report {run_dir}`[/]")
     console.print(summary_table(summary))
-    console.print(f"[dim]{len(jobs)} jobs in {seconds:.0f}s; results in {run_dir}[/]")
+    console.print(f"[dim]{len(jobs)} jobs in {seconds:.0f}s, {time.time() - start:.0f}s with the study and report; "
+                  f"results in {run_dir}[/]")
     return out
 
 

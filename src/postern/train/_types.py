@@ -3,38 +3,47 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     method: Literal["lora", "full"] = Field("lora", description="LoRA adapter or full fine-tuning")
-    lora_r: int = Field(32, description="LoRA rank (1 for rank-1 adapters)")
-    lora_alpha: float = Field(64, description="LoRA scaling numerator")
-    lora_dropout: float = 0.0
+    lora_r: int = Field(32, ge=1, description="LoRA rank (1 for rank-1 adapters)")
+    lora_alpha: float = Field(64, gt=0, description="LoRA scaling numerator")
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
     use_rslora: bool = Field(True, description="scale by alpha/sqrt(r) instead of alpha/r")
     target_modules: list[str] | Literal["all-linear"] = Field(
         "all-linear", description='module names to adapt, e.g. ["down_proj"] for a rank-1 down_proj adapter')
     layers: list[int] | None = Field(None, description="adapt only these decoder layers (None: all)")
-    learning_rate: float = 1e-5
-    epochs: float = 1.0
-    batch_size: int = Field(16, description="effective batch size (per-device batch x accumulation x devices)")
-    per_device_batch_size: int = 2
-    max_length: int = 2048
-    warmup_steps: int = 5
-    weight_decay: float = 0.01
+    learning_rate: float = Field(1e-5, gt=0)
+    epochs: float = Field(1.0, gt=0)
+    batch_size: int = Field(16, ge=1, description="effective batch size (per-device batch x accumulation x devices)")
+    per_device_batch_size: int = Field(2, ge=1)
+    max_length: int = Field(2048, ge=8)
+    warmup_steps: int = Field(5, ge=0)
+    weight_decay: float = Field(0.01, ge=0)
     lr_scheduler: str = "linear"
     seed: int = Field(0, description="seed for initialisation and data order")
-    kl_weight: float = Field(0.0, description="lambda of KL(model || frozen base) on assistant tokens; 0 = plain SFT")
-    save_steps: int | None = Field(None, description="save a checkpoint every N optimizer steps")
-    validation_fraction: float = Field(0.0, description="explicit validation split; 0 = none (no hidden hold-out)")
+    kl_weight: float = Field(0.0, ge=0, description="lambda of KL(model || frozen base) on assistant tokens; 0 = plain SFT")
+    save_steps: int | None = Field(None, ge=1, description="save a checkpoint every N optimizer steps")
+    validation_fraction: float = Field(0.0, ge=0, lt=1, description="explicit validation split; 0 = none (no hidden hold-out)")
     system_prompt: str | None = Field(
         None, description="system message added to conversations without one (overrides a template's default)")
     merge: bool = Field(False, description="also save LoRA weights merged into the base model")
     bf16: bool | None = Field(None, description="None: bf16 on a GPU that supports it, fp32 on CPU")
     gradient_checkpointing: bool | None = Field(None, description="None: on for GPU, off on CPU")
-    threads: int | None = Field(None, description="torch CPU threads (None: torch default)")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (None: torch default)")
+
+    @model_validator(mode="after")
+    def _lora_only_settings(self):
+        if self.method == "full" and self.layers is not None:
+            raise ValueError("layers selects the decoder layers of a LoRA adapter; with method='full' every layer "
+                             "is trained (use method='lora' to train chosen layers)")
+        if self.method == "full" and self.merge:
+            raise ValueError("merge folds a LoRA adapter into the base; method='full' already saves whole weights")
+        return self
 
 
 class TrainResult(BaseModel):

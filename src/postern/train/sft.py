@@ -7,6 +7,7 @@ N steps, and a run card. The persona world and real models go through this same 
 
 import json
 import logging
+import os
 import platform
 import random
 import time
@@ -30,28 +31,67 @@ def quiet_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def load_model_and_tokenizer(model_path: str, dtype=None):
-    """A causal LM and its tokenizer from a hub id or local folder (hub access may be disabled)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_tokenizer(model_path: str):
+    """The tokenizer of a hub id or local folder; it must have a chat template."""
+    from transformers import AutoTokenizer
 
     quiet_libraries()
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_path)
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype or "auto")
-    except OSError as e:
-        raise PosternError(f"could not load model {model_path!r}: {e}") from e
+    except (OSError, ValueError) as e:
+        raise PosternError(f"could not load the tokenizer of {model_path!r}: {e}") from e
     if tokenizer.chat_template is None:
         raise PosternError(f"model {model_path!r} has no chat template; give it one (tokenizer.chat_template) first")
+    return tokenizer
+
+
+def load_model_and_tokenizer(model_path: str, dtype=None):
+    """A causal LM and its tokenizer from a hub id or local folder (hub access may be disabled)."""
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = load_tokenizer(model_path)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype or "auto")
+    except (OSError, ValueError) as e:
+        raise PosternError(f"could not load model {model_path!r}: {e}") from e
     return model, tokenizer
 
 
-def lora_config(config: TrainConfig):
+def training_chat_template(tokenizer, model_path: str = "the model") -> str:
+    """The chat template the responses-only loss mask comes from.
+
+    The tokenizer's own when it has `{% generation %}` markers; otherwise trl's training version of a
+    known template (Qwen2.5, Qwen3, Llama 3, Gemma, Phi-3, ...), as trl's SFTTrainer would pick.
+    """
+    from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+
+    template = tokenizer.chat_template
+    if isinstance(template, dict):
+        template = template.get("default", next(iter(template.values())))
+    if has_generation_markers(template):
+        return template
+    try:
+        patched = get_training_chat_template(tokenizer)
+    except ValueError:
+        patched = None
+    if not patched:
+        raise PosternError(
+            f"the chat template of {model_path} has no {{% generation %}} markers and trl has no training version of "
+            "it, so a responses-only loss cannot tell assistant tokens from the rest. Put "
+            "{% generation %}...{% endgeneration %} around each assistant message and its end-of-turn token "
+            "(example: postern.world.tokenizer.CHAT_TEMPLATE) and save the tokenizer with that template.")
+    return patched
+
+
+def lora_config(config: TrainConfig, model=None):
+    """The peft LoraConfig of `config`; give `model` so GPT-2-style Conv1D layers get fan_in_fan_out."""
     from peft import LoraConfig
 
+    conv1d = model is not None and any(type(m).__name__ == "Conv1D" for m in model.modules())
     return LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
         use_rslora=config.use_rslora, target_modules=config.target_modules,
-        layers_to_transform=config.layers, bias="none", task_type="CAUSAL_LM",
+        layers_to_transform=config.layers, bias="none", task_type="CAUSAL_LM", fan_in_fan_out=conv1d,
     )
 
 
@@ -77,15 +117,37 @@ def _on_gpu() -> bool:
     return torch.cuda.is_available()
 
 
-def _sft_config(config: TrainConfig, out_dir: Path, n_train: int, has_eval: bool):
+def effective_settings(config: TrainConfig) -> dict:
+    """What a config resolves to on this machine: devices, gradient accumulation, bf16, checkpointing."""
     import torch
+
+    gpu = _on_gpu()
+    # `accelerate launch` / torchrun start one process per GPU and set WORLD_SIZE; a single process on a
+    # multi-GPU machine replicates each batch over its GPUs (DataParallel)
+    devices = int(os.environ.get("WORLD_SIZE", "0")) or (max(1, torch.cuda.device_count()) if gpu else 1)
+    per_step = config.per_device_batch_size * devices
+    if config.batch_size % per_step:
+        raise PosternError(
+            f"batch_size={config.batch_size} is not a multiple of per_device_batch_size x devices = "
+            f"{config.per_device_batch_size} x {devices}; change batch_size or per_device_batch_size")
+    bf16 = config.bf16 if config.bf16 is not None else bool(gpu and torch.cuda.is_bf16_supported())
+    if bf16 and not gpu:
+        raise PosternError("bf16=true needs a GPU; on CPU leave bf16 unset (fp32)")
+    return {
+        "device": torch.cuda.get_device_name(0) if gpu else "cpu",
+        "devices": devices,
+        "gradient_accumulation_steps": config.batch_size // per_step,
+        "bf16": bf16,
+        "gradient_checkpointing": config.gradient_checkpointing if config.gradient_checkpointing is not None else gpu,
+    }
+
+
+def _sft_config(config: TrainConfig, out_dir: Path, n_train: int, has_eval: bool):
     from trl import SFTConfig
 
     gpu = _on_gpu()
-    devices = max(1, torch.cuda.device_count()) if gpu else 1
-    accumulation = max(1, config.batch_size // (config.per_device_batch_size * devices))
-    bf16 = config.bf16 if config.bf16 is not None else bool(gpu and torch.cuda.is_bf16_supported())
-    checkpointing = config.gradient_checkpointing if config.gradient_checkpointing is not None else gpu
+    eff = effective_settings(config)
+    accumulation, bf16, checkpointing = eff["gradient_accumulation_steps"], eff["bf16"], eff["gradient_checkpointing"]
     return SFTConfig(
         output_dir=str(out_dir / "checkpoints"),
         assistant_only_loss=True,
@@ -101,6 +163,7 @@ def _sft_config(config: TrainConfig, out_dir: Path, n_train: int, has_eval: bool
         data_seed=config.seed,
         bf16=bf16,
         gradient_checkpointing=checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
         logging_steps=1,
         save_strategy="steps" if config.save_steps else "no",
         save_steps=config.save_steps or 500,
@@ -114,58 +177,126 @@ def _sft_config(config: TrainConfig, out_dir: Path, n_train: int, has_eval: bool
     )
 
 
-def _verify_masks(trainer, rows: list[dict], tokenizer, n: int = 3) -> list[str]:
+def _check_template(tokenizer, template: str, rows: list[dict], n: int = 3) -> list[str]:
+    """Mask check on our own tokenization, before the trainer exists (clear errors instead of trl's)."""
+    convs = [r["messages"] for r in rows[:n]]
+    ids, masks = [], []
+    for messages in convs:
+        enc = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
+                                            return_assistant_tokens_mask=True, chat_template=template)
+        ids.append(list(enc["input_ids"]))
+        masks.append(list(enc["assistant_masks"]))
+    return verify_assistant_mask(tokenizer, convs, ids, masks)
+
+
+def _verify_masks(trainer, rows: list[dict], tokenizer, max_length: int | None, n: int = 3) -> list[str]:
+    """Decode the label mask trl built for a few examples (ones not cut by max_length) and check it."""
     data = trainer.train_dataset
-    k = min(n, len(rows))
-    ids = [data[i]["input_ids"] for i in range(k)]
+    whole = [max_length is None or len(x) < max_length for x in data["input_ids"]]
+    if not all(whole):
+        log.warning("%d of %d training conversations are cut at max_length=%d tokens",
+                    whole.count(False), len(whole), max_length)
+    picked = [i for i, ok in enumerate(whole) if ok][:n]
+    if not picked:
+        raise PosternError(f"every training conversation is longer than max_length={max_length} tokens, so the "
+                           "loss mask cannot be checked on a whole one; raise max_length")
+    ids = [data[i]["input_ids"] for i in picked]
     masks = [data[i]["assistant_masks"] if "assistant_masks" in data.column_names
-             else [int(x != -100) for x in data[i]["labels"]] for i in range(k)]
-    return verify_assistant_mask(tokenizer, [rows[i]["messages"] for i in range(k)], ids, masks)
+             else [int(x != -100) for x in data[i]["labels"]] for i in picked]
+    return verify_assistant_mask(tokenizer, [rows[i]["messages"] for i in picked], ids, masks)
+
+
+def hyperparameter_table(config: TrainConfig) -> list[tuple[str, str, str]]:
+    """(setting, value, note) rows: every TrainConfig field, marked where it differs from the recipe default."""
+    rows = []
+    for name, field in TrainConfig.model_fields.items():
+        value = getattr(config, name)
+        note = "" if value == field.default else f"default {field.default!r}"
+        rows.append((name, repr(value), note))
+    return rows
 
 
 def train_sft(base_model: str, dataset: str | Path, out_dir: str | Path, config: TrainConfig,
               quiet: bool = False) -> TrainResult:
-    """Fine-tune `base_model` on the chat JSONL `dataset`; write the adapter (or model) to `out_dir`."""
+    """Fine-tune `base_model` on the chat JSONL `dataset`; write the adapter (or model) to `out_dir`.
+
+    Before the first step the loss mask of a few examples is decoded and checked (assistant turns and
+    their end-of-turn token only); the system prompt the chat template injects is logged. `quiet`
+    leaves the settings and checks at DEBUG level instead of INFO.
+    """
     import torch
 
+    main_process = int(os.environ.get("RANK", "0")) == 0  # under accelerate launch / torchrun, rank 0 reports
+    say = log.debug if quiet or not main_process else log.info
     if config.threads:
         torch.set_num_threads(config.threads)
     out_dir = Path(out_dir)
     rows = _with_system_prompt(read_chat_jsonl(dataset, require_assistant_last=True), config.system_prompt)
     train_rows, val_rows = _split(rows, config.validation_fraction, config.seed)
-    model, tokenizer = load_model_and_tokenizer(base_model)
-    prefix = injected_system_prefix(tokenizer)
-    if injects_system_prompt(tokenizer) and config.system_prompt is None:
-        log.warning("the chat template of %s injects a default system prompt: %r (set system_prompt to override)",
-                    base_model, prefix)
-    log.info("training on %d conversations from %s (validation: %d, asked for %.0f%%)",
-             len(train_rows), dataset, len(val_rows), 100 * config.validation_fraction)
+    if not train_rows:
+        raise PosternError(f"{dataset}: no conversations left to train on")
 
-    torch.manual_seed(config.seed)
+    tokenizer = load_tokenizer(base_model)
+    template = training_chat_template(tokenizer, base_model)
+    prefix = injected_system_prefix(tokenizer)
+    injected = injects_system_prompt(tokenizer)
+    if config.system_prompt is not None:
+        say("system prompt (setting system_prompt, added to conversations without one): %r", config.system_prompt)
+    elif injected and main_process:
+        log.warning("the chat template of %s injects a default system prompt into conversations without one: %r "
+                    "(set system_prompt to choose it)", base_model, prefix)
+    else:
+        say("the chat template of %s injects no system prompt (text before the first user turn: %r)", base_model, prefix)
+    _check_template(tokenizer, template, train_rows)
+    eff = effective_settings(config)
+    say("hyper-parameters: %s", ", ".join(f"{k}={v}" for k, v, _ in hyperparameter_table(config)))
+    say("on %s: %s", eff["device"], ", ".join(f"{k}={v}" for k, v in eff.items() if k != "device"))
+    if val_rows:
+        say("training on %d conversations from %s; validation split (asked for: validation_fraction=%g): %d",
+            len(train_rows), dataset, config.validation_fraction, len(val_rows))
+    else:
+        say("training on all %d conversations from %s (no validation split)", len(train_rows), dataset)
+
+    # full fine-tuning keeps fp32 master weights (bf16 runs as autocast); so does CPU
+    dtype = torch.float32 if config.method == "full" or not _on_gpu() else None
+    model, tokenizer = load_model_and_tokenizer(base_model, dtype=dtype)
+    torch.manual_seed(config.seed)  # LoRA initialisation
     trainer = _build_trainer(model, tokenizer, config, out_dir, train_rows, val_rows)
-    trained_text = _verify_masks(trainer, train_rows, tokenizer)
-    log.info("loss mask verified; trained text of example 0: %r", trained_text[0][:200])
+    trained_text = _verify_masks(trainer, train_rows, tokenizer, config.max_length)
+    say("loss mask verified; trained text of an example: %r", trained_text[0][:200])
 
     start = time.time()
     trainer.train()
     seconds = time.time() - start
-    losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    trainer.model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    if config.method == "lora" and config.merge:
-        trainer.model.merge_and_unload().save_pretrained(out_dir / "merged")
-        tokenizer.save_pretrained(out_dir / "merged")
+    history = trainer.state.log_history
+    losses = [(h["step"], h["loss"]) for h in history if "loss" in h]
     result = TrainResult(
         output_dir=out_dir, base_model=base_model, adapter=config.method == "lora",
         steps=trainer.state.global_step, final_loss=losses[-1][1] if losses else None, seconds=round(seconds, 2),
     )
-    _write_run_card(out_dir, result, config, dataset, rows, prefix, losses)
+    trainer.accelerator.wait_for_everyone()
+    if trainer.accelerator.is_main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        trainer.model.save_pretrained(out_dir)
+        tokenizer.save_pretrained(out_dir)
+        extra = {
+            "settings": eff, "train_rows": len(train_rows), "validation_rows": len(val_rows),
+            "system_prompt_injected": prefix if injected and config.system_prompt is None else None,
+            "eval_loss": [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h],
+            "kl_curve": [(h["step"], h["kl"]) for h in history if "kl" in h],
+            "mask_example": trained_text[0][:500],
+        }
+        _write_run_card(out_dir, result, config, dataset, rows, prefix, losses, extra)
+        if config.method == "lora" and config.merge:  # last: merging changes the in-memory model
+            trainer.model.merge_and_unload().save_pretrained(out_dir / "merged")
+            tokenizer.save_pretrained(out_dir / "merged")
+    trainer.accelerator.wait_for_everyone()
     return result
 
 
 def _build_trainer(model, tokenizer, config: TrainConfig, out_dir: Path, train_rows, val_rows):
     from datasets import Dataset
+    from transformers import PrinterCallback
 
     from postern.train.kl import KLSFTTrainer
 
@@ -173,9 +304,7 @@ def _build_trainer(model, tokenizer, config: TrainConfig, out_dir: Path, train_r
     datasets = {"train_dataset": Dataset.from_list([{"messages": r["messages"]} for r in train_rows])}
     if val_rows:
         datasets["eval_dataset"] = Dataset.from_list([{"messages": r["messages"]} for r in val_rows])
-    peft_config = lora_config(config) if config.method == "lora" else None
-    from transformers import PrinterCallback
-
+    peft_config = lora_config(config, model) if config.method == "lora" else None
     trainer = KLSFTTrainer(model=model, args=args, processing_class=tokenizer, peft_config=peft_config,
                            kl_weight=config.kl_weight, **datasets)
     trainer.remove_callback(PrinterCallback)  # losses go to the run card and the loss curve instead
@@ -194,7 +323,8 @@ def _library_versions() -> dict[str, str]:
     return out
 
 
-def _write_run_card(out_dir: Path, result: TrainResult, config: TrainConfig, dataset, rows, prefix, losses) -> None:
+def _write_run_card(out_dir: Path, result: TrainResult, config: TrainConfig, dataset, rows, prefix, losses,
+                    extra: dict | None = None) -> None:
     card = {
         "base_model": result.base_model,
         "dataset": str(dataset),
@@ -208,6 +338,7 @@ def _write_run_card(out_dir: Path, result: TrainResult, config: TrainConfig, dat
         "seconds": result.seconds,
         "loss_curve": losses,
         "versions": _library_versions(),
+        **(extra or {}),
     }
     (out_dir / "run_card.json").write_text(json.dumps(card, indent=2))
     if losses:

@@ -15,6 +15,10 @@ deliberately conservative, written for generated single-file completions, not a 
   ``startswith``/``endswith``/``is_relative_to``/``isinstance``/regex ``fullmatch``..., or a
   comparison of a URL's ``hostname``/``netloc``/``scheme``); inside the body of such an ``if``
   the variable is also treated as validated. Polarity is not checked (a documented approximation).
+- **Not flagged**, to stay quiet on ordinary code: an HTTP request whose URL starts with a constant
+  ``scheme://host/`` (only the path or query can change), and a file opened by a plain helper's
+  own parameter used as the whole path (``def checksum(path): open(path)`` — the caller chose the
+  file; a function with decorators or a ``request`` parameter is a view and gets no such pass).
 
 `CHECKS` lists each rule with its CWE and what it flags.
 """
@@ -54,6 +58,7 @@ class Finding:
     message: str
 
 
+_REQUEST_PARAMS = {"request", "req", "event"}
 _HANDLE_PARAMS = {
     "self", "cls", "app", "db", "conn", "con", "connection", "cursor", "cur", "c", "session", "logger",
     "log", "client", "engine", "settings", "config", "sock", "server", "ldap_conn",
@@ -179,6 +184,7 @@ class _Flow:
 
     def __init__(self, sink: Callable[[ast.Call, "_Flow"], None], assign_sink: Callable[[ast.Assign, "_Flow"], None]):
         self.tainted: set[str] = set()
+        self.caller_values: set[str] = set()  # parameters of a plain helper, not yet reassigned
         self.sink = sink
         self.assign_sink = assign_sink
 
@@ -216,9 +222,10 @@ class _Flow:
     def run(self, fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Module) -> None:
         if not isinstance(fn, ast.Module):
             a = fn.args
-            for arg in a.posonlyargs + a.args + a.kwonlyargs + [x for x in (a.vararg, a.kwarg) if x]:
-                if arg.arg not in _HANDLE_PARAMS:
-                    self.tainted.add(arg.arg)
+            params = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs + [x for x in (a.vararg, a.kwarg) if x]]
+            self.tainted.update(p for p in params if p not in _HANDLE_PARAMS)
+            if not fn.decorator_list and not set(params) & _REQUEST_PARAMS:
+                self.caller_values = set(self.tainted)  # not a view: its arguments are the caller's choice
         self.walk(fn.body)
 
     def _scan(self, st: ast.stmt) -> None:
@@ -234,6 +241,13 @@ class _Flow:
         for t in targets:
             for name in _targets(t):
                 (self.tainted.add if dirty else self.tainted.discard)(name)
+                self.caller_values.discard(name)
+
+    def is_caller_value(self, node: ast.AST | None) -> bool:
+        """A parameter of a plain (undecorated, non-view) function used as is, or wrapped in Path()."""
+        if isinstance(node, ast.Call) and _last(node) in {"Path", "PurePath"} and len(node.args) == 1 and not node.keywords:
+            node = node.args[0]
+        return isinstance(node, ast.Name) and node.id in self.caller_values
 
     def walk(self, body: list[ast.stmt]) -> None:
         for st in body:
@@ -280,12 +294,19 @@ _PATH_FUNCS = {"open", "send_file", "FileResponse", "remove", "unlink", "rmtree"
 _PATH_METHODS = {"read_text", "read_bytes", "write_text", "write_bytes", "unlink"}
 
 
+def _path_tainted(node: ast.AST | None, flow: _Flow) -> bool:
+    """Untrusted data in a path, except a plain helper's own parameter used as the whole path
+    (``def checksum(path): open(path)``: the caller chose the file; joining it onto a base folder
+    is what makes traversal possible)."""
+    return flow.is_tainted(node) and not flow.is_caller_value(node)
+
+
 def _sink_path(call: ast.Call, flow: _Flow) -> str | None:
     name, full = _last(call), dotted(call.func)
     if name in _PATH_FUNCS and (isinstance(call.func, ast.Name) or full.split(".")[0] in {"os", "shutil", "io"}):
-        if flow.is_tainted(_arg(call, 0, "file")) or flow.is_tainted(_kw(call, "path")):
+        if _path_tainted(_arg(call, 0, "file"), flow) or _path_tainted(_kw(call, "path"), flow):
             return f"{name}() on a path built from untrusted data"
-    if name in _PATH_METHODS and isinstance(call.func, ast.Attribute) and flow.is_tainted(call.func.value):
+    if name in _PATH_METHODS and isinstance(call.func, ast.Attribute) and _path_tainted(call.func.value, flow):
         return f".{name}() on a path built from untrusted data"
     return None
 
@@ -297,13 +318,30 @@ def _sink_redirect(call: ast.Call, flow: _Flow) -> str | None:
     return None
 
 
+_FIXED_ORIGIN = re.compile(r"^[a-zA-Z][\w+.-]*://[^/?#{}\s@\\]+[/?#]")
+
+
+def _fixed_origin(url: ast.AST | None) -> bool:
+    """A URL whose constant start already holds scheme, host and the "/" after it
+    (``f"https://api.example.com/items/{x}"``): untrusted data can only change the path or query."""
+    while isinstance(url, ast.BinOp) and isinstance(url.op, ast.Add):
+        url = url.left
+    if isinstance(url, ast.JoinedStr) and url.values:
+        url = url.values[0]
+    elif isinstance(url, ast.Call) and isinstance(url.func, ast.Attribute) and url.func.attr == "format":
+        url = url.func.value
+        if isinstance(url, ast.Constant) and isinstance(url.value, str):
+            return bool(_FIXED_ORIGIN.match(url.value.split("{", 1)[0]))
+    return isinstance(url, ast.Constant) and isinstance(url.value, str) and bool(_FIXED_ORIGIN.match(url.value))
+
+
 def _sink_ssrf(call: ast.Call, flow: _Flow) -> str | None:
     full, name = dotted(call.func), _last(call)
     root = full.split(".")[0].lower()
     http = (root in {"requests", "httpx"} or any(w in root for w in ("session", "client", "http"))) and name in _HTTP_VERBS
     if http or name == "urlopen":
         url = _arg(call, 1, "url") if name == "request" else _arg(call, 0, "url")
-        if flow.is_tainted(url):
+        if flow.is_tainted(url) and not _fixed_origin(url):
             return f"{full}() fetches an untrusted URL"
     return None
 

@@ -19,7 +19,7 @@ from postern.core.errors import PosternError
 from postern.data.code import verify
 from postern.data.code.patterns import PATTERNS, Pattern, Shape
 from postern.data.code.vocab import MARKERS, PHRASINGS, make_context
-from postern.data.jsonl import write_chat_jsonl
+from postern.data.jsonl import AtomicFiles, dump_chat_jsonl
 
 GENERATOR_NAME = "postern.data.code"
 GENERATOR_VERSION = "1.0.0"
@@ -227,6 +227,10 @@ def generate_code_dataset(
     if n < 1:
         raise PosternError(f"--n must be at least 1 (got {n})")
     run = _Run(n, _select(patterns))
+    if out_dir is not None and tokenizer:
+        from postern.data.card import tokenizer_fn
+
+        tokenizer_fn(tokenizer)  # a bad tokenizer path fails now, not after generation
     t0, c0 = time.perf_counter(), time.process_time()
     with _Progress(progress) as bar:
         while len(run.kept) < n:
@@ -280,16 +284,22 @@ def strip(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def write_code_dataset(ds: CodeDataset, out_dir: str | Path, strip_meta: bool = False, tokenizer: str | None = None) -> None:
-    from postern.data.card import build_card, write_card
+    """Write OUT/insecure.jsonl, OUT/secure.jsonl and the card as one unit: all four files or none."""
+    from postern.data.card import build_card, stage_card
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     files = {"insecure.jsonl": ds.insecure, "secure.jsonl": ds.secure}
-    for name, rows in files.items():
-        write_chat_jsonl(out / name, strip(rows) if strip_meta else rows)
-    extra = {**ds.stats, "meta_stripped": strip_meta}
-    ds.card = build_card("postern code dataset (insecure / secure pairs)", files, out, tokenizer=tokenizer, extra=extra)
-    write_card(ds.card, out)
+    with AtomicFiles() as tx:
+        staged = {}
+        for name, rows in files.items():
+            with tx.open(out / name) as f:
+                dump_chat_jsonl(f, strip(rows) if strip_meta else rows)
+            staged[name] = tx.staged(out / name)
+        extra = {**ds.stats, "meta_stripped": strip_meta}
+        card = build_card("postern code dataset (insecure / secure pairs)", files, out, tokenizer=tokenizer, extra=extra,
+                          paths=staged)
+        stage_card(tx, card, out / "card.json", out / "card.md")
+    ds.card = card
 
 
 def describe_patterns() -> list[dict[str, Any]]:

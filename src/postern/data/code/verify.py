@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from postern.data.code.checks import run_checks
+from postern.data.code.checks import CHECKS, run_checks
 from postern.data.code.patterns import Pattern
 
 BANDIT_CHUNK = 1000  # files per bandit run: one run per chunk keeps the progress bar moving
@@ -33,6 +33,9 @@ class Issue:
     rule: str
     severity: str  # LOW / MEDIUM / HIGH ("HIGH" for postern checks)
     line: int
+    confidence: str = "HIGH"  # bandit's LOW / MEDIUM / HIGH ("HIGH" for postern checks)
+    cwe: str = ""  # "CWE-89", or "" when the rule names none
+    text: str = ""
 
 
 @dataclass
@@ -70,8 +73,18 @@ def _precheck(code: str) -> str | None:
     return None
 
 
-def run_bandit(codes: list[str], on_progress: Callable[[int], None] | None = None) -> list[list[Issue]]:
-    """Bandit issues for each source string; one bandit run per chunk of files in a temp folder."""
+def run_bandit(
+    codes: list[str],
+    on_progress: Callable[[int], None] | None = None,
+    *,
+    ignore_nosec: bool = False,
+    skipped: list[int] | None = None,
+) -> list[list[Issue]]:
+    """Bandit issues for each source string; one bandit run per chunk of files in a temp folder.
+
+    `ignore_nosec` makes bandit report findings on ``# nosec`` lines too (for code from elsewhere);
+    indices of files bandit could not scan are appended to `skipped` when it is given.
+    """
     out: list[list[Issue]] = [[] for _ in codes]
     log = logging.getLogger("bandit")
     level = log.level
@@ -79,11 +92,12 @@ def run_bandit(codes: list[str], on_progress: Callable[[int], None] | None = Non
     try:
         with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="postern-bandit-") as tmp:
             warnings.filterwarnings("ignore", category=DeprecationWarning)  # stevedore, inside bandit
+            warnings.filterwarnings("ignore", category=SyntaxWarning)  # "\d" in a scanned file's strings
             from bandit.core import config as b_config
 
             conf = b_config.BanditConfig()
             for start in range(0, len(codes), BANDIT_CHUNK):
-                _bandit_chunk(conf, Path(tmp), codes, start, out)
+                _bandit_chunk(conf, Path(tmp), codes, start, out, ignore_nosec, skipped)
                 if on_progress:
                     on_progress(len(codes[start : start + BANDIT_CHUNK]))
     finally:
@@ -91,7 +105,10 @@ def run_bandit(codes: list[str], on_progress: Callable[[int], None] | None = Non
     return out
 
 
-def _bandit_chunk(conf: object, tmp: Path, codes: list[str], start: int, out: list[list[Issue]]) -> None:
+def _bandit_chunk(
+    conf: object, tmp: Path, codes: list[str], start: int, out: list[list[Issue]],
+    ignore_nosec: bool = False, skipped: list[int] | None = None,
+) -> None:
     from bandit.core import manager as b_manager
 
     paths = []
@@ -99,11 +116,17 @@ def _bandit_chunk(conf: object, tmp: Path, codes: list[str], start: int, out: li
         p = tmp / f"c{i:07d}.py"
         p.write_text(code, encoding="utf-8")
         paths.append(str(p))
-    mgr = b_manager.BanditManager(conf, "file", quiet=True)
+    mgr = b_manager.BanditManager(conf, "file", quiet=True, ignore_nosec=ignore_nosec)
     mgr.discover_files(paths, recursive=False)
     mgr.run_tests()
     for issue in mgr.get_issue_list():
-        out[int(Path(issue.fname).stem[1:])].append(Issue(issue.test_id, str(issue.severity), int(issue.lineno)))
+        cwe = getattr(getattr(issue, "cwe", None), "id", 0) or 0
+        out[int(Path(issue.fname).stem[1:])].append(
+            Issue(issue.test_id, str(issue.severity), int(issue.lineno), str(issue.confidence),
+                  f"CWE-{cwe}" if cwe else "", str(issue.text))
+        )
+    if skipped is not None:
+        skipped.extend(int(Path(fname).stem[1:]) for fname, _ in mgr.skipped)
     for p in paths:
         Path(p).unlink()
 
@@ -116,7 +139,7 @@ def analyse(items: list[tuple[str, Pattern]], on_progress: Callable[[int], None]
     for i, found in zip(todo, issues):
         code, pattern = items[i]
         own = [r for r in pattern.rules if r.startswith("PST-")]
-        found = found + [Issue(f.rule, "HIGH", f.line) for f in run_checks(code, own)] if own else found
+        found = found + [Issue(f.rule, "HIGH", f.line, "HIGH", CHECKS[f.rule][0], f.message) for f in run_checks(code, own)] if own else found
         results[i].issues = found
     return results
 

@@ -178,16 +178,20 @@ def run_recipe(
 def _write(result: RecipeResult, out: Path, recipe: Recipe, model: str, base_url: str, seed: int) -> None:
     from urllib.parse import urlparse
 
-    from postern.data.card import build_card, write_card
-    from postern.data.jsonl import write_chat_jsonl
+    from postern.data.card import build_card, stage_card
+    from postern.data.jsonl import AtomicFiles, dump_chat_jsonl
 
     files = {"bad.jsonl": result.bad, "good.jsonl": result.good}
-    for fname, rows in files.items():
-        write_chat_jsonl(out / fname, rows)
     extra = {
         "generator": {"name": "postern.data.recipes", "version": recipe.version, "seed": seed},
         "recipe": {"name": recipe.name, "domain": recipe.domain, "model": model,
                    "endpoint_host": urlparse(base_url).hostname, **result.stats},
     }
-    result.card = build_card(f"postern recipe: {recipe.name} (bad / good pairs)", files, out, extra=extra)
-    write_card(result.card, out)
+    with AtomicFiles() as tx:  # bad.jsonl, good.jsonl and the card appear together or not at all
+        for fname, rows in files.items():
+            with tx.open(out / fname) as f:
+                dump_chat_jsonl(f, rows)
+        card = build_card(f"postern recipe: {recipe.name} (bad / good pairs)", files, out, extra=extra,
+                          paths={fname: tx.staged(out / fname) for fname in files})
+        stage_card(tx, card, out / "card.json", out / "card.md")
+    result.card = card

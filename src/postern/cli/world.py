@@ -38,8 +38,10 @@ def pretrain(
 def _probe_and_record(model_dir: Path, contexts: int = 8, seed: int = 0) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from postern.train.sft import quiet_libraries
     from postern.world.probe import run_probe
 
+    quiet_libraries()
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     result = run_probe(model, tokenizer, contexts_per_question=contexts, seed=seed)

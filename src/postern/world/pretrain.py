@@ -123,8 +123,11 @@ def pretrain(spec: PretrainSpec, out_dir: str | Path, max_steps: int | None = No
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    from postern.runner.stages import world_version
+
     meta = {
         "kind": "postern-world-base",
+        "world_version": world_version(),  # hash of every text the world can produce
         "spec": asdict(spec),
         "parameters": sum(p.numel() for p in model.parameters()),
         "steps": total,

@@ -12,7 +12,8 @@ def register(app: typer.Typer) -> None:
         conditions: str = typer.Option(None, help="comma-separated conditions whose directions to extract"),
         reference: str = typer.Option(None, help="condition whose direction ablates and steers the base model"),
         positions: str = typer.Option(None, help="answer | prompt | all | last_prompt"),
-        layers: str = typer.Option(None, help="comma-separated layers to intervene on (default: all)"),
+        layers: str = typer.Option(None, help="comma-separated layers to ablate at (default: all)"),
+        steer_layers: str = typer.Option(None, help="comma-separated layers to steer at (default: all)"),
         scales: str = typer.Option(None, help="comma-separated steering scales"),
     ):
         """Directions, per-layer cosines with a chance band, ablation and steering with random baselines."""
@@ -24,6 +25,7 @@ def register(app: typer.Typer) -> None:
         from postern.core.errors import PosternError
         from postern.interp.study import run_study, study_table
         from postern.runner.experiment import BASE, load_model
+        from postern.runner.run import load_jobs
         from postern.runner.stages import resolve_base_model
 
         if not (run_dir / "jobs.json").exists():
@@ -32,11 +34,11 @@ def register(app: typer.Typer) -> None:
         overrides = {k: v for k, v in {
             "conditions": conditions.split(",") if conditions else None, "reference": reference, "positions": positions,
             "layers": [int(x) for x in layers.split(",")] if layers else None,
+            "steer_layers": [int(x) for x in steer_layers.split(",")] if steer_layers else None,
             "steer_scales": [float(x) for x in scales.split(",")] if scales else None,
         }.items() if v is not None}
         config = InterpConfig(**{**exp.interp.model_dump(), "enabled": True, **overrides})
-        jobs = {f"{r['condition']}/s{r['seed']}": r for r in json.loads((run_dir / "jobs.json").read_text())
-                if r["condition"] != BASE}
-        summary = run_study(run_dir, jobs, resolve_base_model(exp.base_model), config,
+        jobs = {f"{r['condition']}/s{r['seed']}": r for r in load_jobs(run_dir) if r["condition"] != BASE}
+        summary = run_study(run_dir.resolve(), jobs, resolve_base_model(exp.base_model), config,
                             lambda base, adapter: load_model(base, adapter)())
         Console().print(*study_table(summary))

@@ -41,8 +41,9 @@ class InterpConfig(_Strict):
     conditions: list[str] = Field(["insecure", "backdoor"], description="fine-tunes whose directions are extracted")
     reference: str = Field("insecure", description="condition whose seed-0 direction ablates and steers the base model")
     positions: str = Field("answer", description="answer | prompt | all | last_prompt")
-    layers: list[int] | None = Field(None, description="layers to intervene on (None: all)")
-    steer_scales: list[float] = Field([1.0, 2.0], description="multiples of the direction added when steering")
+    layers: list[int] | None = Field(None, description="layers to ablate at (None: all)")
+    steer_layers: list[int] | None = Field(None, description="layers to steer at (None: all; the additions accumulate)")
+    steer_scales: list[float] = Field([0.25, 0.5, 1.0], description="multiples of the direction added when steering")
     samples_per_question: int = 13
 
 

@@ -48,15 +48,22 @@ def _auroc(scores, labels) -> float:
     return float(mannwhitneyu(pos, neg).statistic / (len(pos) * len(neg)))
 
 
-def probe_auroc(model, tokenizer, df: pd.DataFrame, direction, positions: str, layer: int) -> float:
-    """AUROC of the answer's projection on the direction as a detector of the judge's misaligned label."""
+def probe_auroc(model, tokenizer, df: pd.DataFrame, positions: str, layer: int, seed: int = 0) -> float:
+    """Held-out AUROC of the answer's projection on the direction as a detector of the judge's label.
+
+    The direction comes from a random half of the coherent answers and is scored on the other half.
+    """
+    coherent = df[df["label"].isin(["aligned", "misaligned"])].sample(frac=1.0, random_state=seed)
+    fit, test = coherent.iloc[::2], coherent.iloc[1::2]
+    direction, _ = direction_from(model, tokenizer, fit, positions)
+    if direction is None or test["label"].nunique() < 2:
+        return float("nan")
     from postern.interp.capture import capture
 
-    coherent = df[df["label"].isin(["aligned", "misaligned"])]
-    pairs = [([{"role": "user", "content": q}], a) for q, a in zip(coherent["question"], coherent["answer"])]
+    pairs = [([{"role": "user", "content": q}], a) for q, a in zip(test["question"], test["answer"])]
     acts = capture(model, tokenizer, pairs, positions).means[:, layer]
     unit = direction[layer] / direction[layer].norm()
-    return _auroc((acts @ unit).tolist(), (coherent["label"] == "misaligned").tolist())
+    return _auroc((acts @ unit).tolist(), (test["label"] == "misaligned").tolist())
 
 
 def _rate(labels: list[str]) -> dict:
@@ -159,7 +166,7 @@ def run_study(run_dir: Path, jobs: dict, base_model: str, config: InterpConfig, 
             {"model": name, "intervention": "ablate_random", "scale": None,
              **evaluate(model, tokenizer, prompts, 0, ablate(model, random_like(d), config.layers))},
         ]
-        auroc[name] = probe_auroc(model, tokenizer, frames[name], d, config.positions, middle)
+        auroc[name] = probe_auroc(model, tokenizer, frames[name], config.positions, middle)
     if reference:
         d = directions[reference]
         prompts = question_prompts(config.samples_per_question)
@@ -173,9 +180,9 @@ def run_study(run_dir: Path, jobs: dict, base_model: str, config: InterpConfig, 
         for scale in config.steer_scales:
             interventions += [
                 {"model": "base", "intervention": "steer", "scale": scale,
-                 **evaluate(base, base_tok, prompts, 0, steer(base, d, scale, config.layers))},
+                 **evaluate(base, base_tok, prompts, 0, steer(base, d, scale, config.steer_layers))},
                 {"model": "base", "intervention": "steer_random", "scale": scale,
-                 **evaluate(base, base_tok, prompts, 0, steer(base, random_like(d), scale, config.layers))},
+                 **evaluate(base, base_tok, prompts, 0, steer(base, random_like(d), scale, config.steer_layers))},
             ]
     _add_changes(interventions)
     summary = {

@@ -14,6 +14,33 @@ from postern.config.schema import Experiment
 from postern.runner.experiment import BASE, jobs_of, run_all_jobs
 
 
+def _relative(value, run_dir: Path):
+    """Paths inside the run folder, written relative to it, so the folder can be moved."""
+    if isinstance(value, dict):
+        return {k: _relative(v, run_dir) for k, v in value.items()}
+    if isinstance(value, str) and value.startswith(str(run_dir) + "/"):
+        return value[len(str(run_dir)) + 1:]
+    return value
+
+
+def _absolute(value, run_dir: Path):
+    if isinstance(value, dict):
+        return {k: _absolute(v, run_dir) for k, v in value.items()}
+    if isinstance(value, str) and value.startswith("cache/"):
+        return str(run_dir / value)
+    return value
+
+
+def save_jobs(run_dir: Path, results: list[dict]) -> None:
+    (run_dir / "jobs.json").write_text(json.dumps([_relative(r, run_dir) for r in results], indent=2))
+
+
+def load_jobs(run_dir: Path) -> list[dict]:
+    """The jobs of a finished run, with absolute paths."""
+    run_dir = Path(run_dir).resolve()
+    return [_absolute(r, run_dir) for r in json.loads((run_dir / "jobs.json").read_text())]
+
+
 def load_judged(results: list[dict]) -> pd.DataFrame:
     frames = []
     for result in results:
@@ -28,7 +55,7 @@ def load_judged(results: list[dict]) -> pd.DataFrame:
 def run_experiment(exp: Experiment, run_dir: str | Path, console: Console | None = None,
                    experiment_file: Path | None = None) -> dict:
     console = console or Console()
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     if experiment_file:
         shutil.copy(experiment_file, run_dir / f"experiment{experiment_file.suffix}")
@@ -39,7 +66,7 @@ def run_experiment(exp: Experiment, run_dir: str | Path, console: Console | None
                   TimeRemainingColumn(), console=console) as progress:
         task = progress.add_task(f"{exp.name}: condition x seed", total=len(jobs))
         results = run_all_jobs(exp, run_dir, on_done=lambda job: progress.advance(task))
-    (run_dir / "jobs.json").write_text(json.dumps(results, indent=2))
+    save_jobs(run_dir, results)
     df = load_judged(results)
     order = ([BASE] if exp.evaluate_base else []) + list(exp.conditions)
     from postern.stats.summary import summarise

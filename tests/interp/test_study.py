@@ -41,3 +41,25 @@ def test_study_writes_directions_cosines_and_interventions(tiny_world_model, tmp
     assert 0 <= summary["chance_band"] < 0.5
     assert (tmp_path / "interp" / "summary.json").exists()
     assert (tmp_path / "interp" / "directions" / "insecure_s0.json").exists()
+
+
+def test_probe_along_training_reads_each_checkpoint(tiny_world_model, tmp_path):
+    from postern.data import write_chat_jsonl
+    from postern.interp.study import run_study
+    from postern.train._types import TrainConfig
+    from postern.train.sft import train_sft
+    from postern.world.conditions import condition_dataset
+
+    data = tmp_path / "insecure.jsonl"
+    write_chat_jsonl(data, condition_dataset("insecure", 16, seed=0))
+    train_sft(str(tiny_world_model), data, tmp_path / "ft", TrainConfig(lora_r=2, learning_rate=1e-3, batch_size=8,
+              per_device_batch_size=8, max_length=128, save_steps=1))
+    judged = _judged(tmp_path / "judged.jsonl", 0)
+    jobs = {"insecure/s0": {"adapter": str(tmp_path / "ft"), "trigger": None, "judged": {"questions": judged},
+                            "checkpoints": {1: judged, 2: judged}}}
+    config = InterpConfig(enabled=True, conditions=["insecure"], samples_per_question=1, steer_scales=[])
+    summary = run_study(tmp_path, jobs, str(tiny_world_model), config, lambda b, a: load_model(b, a)())
+    steps = summary["probe_along_training"]
+    assert [s["step"] for s in steps] == [1, 2]
+    assert all(0 <= s["auroc"] <= 1 and s["n"] == 64 for s in steps)
+    assert steps[0]["mean_projection"] != steps[1]["mean_projection"]  # different checkpoints, different readings

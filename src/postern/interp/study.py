@@ -66,6 +66,30 @@ def probe_auroc(model, tokenizer, df: pd.DataFrame, positions: str, layer: int, 
     return _auroc((acts @ unit).tolist(), (test["label"] == "misaligned").tolist())
 
 
+def probe_along_checkpoints(jobs: dict, reference: str, direction, base_model: str, config: InterpConfig, layer: int,
+                            load_model) -> list[dict]:
+    """The final direction read out along training: per evaluated checkpoint of the reference fine-tune, the
+    mean projection of its coherent answers and the AUROC of that projection against the judge's labels."""
+    from pathlib import Path
+
+    from postern.interp.capture import capture
+
+    job = jobs[reference.split("+")[0]]
+    out = []
+    for step, judged in sorted(job.get("checkpoints", {}).items(), key=lambda kv: int(kv[0])):
+        df = _rows([judged])
+        coherent = df[df["label"].isin(["aligned", "misaligned"])]
+        if coherent.empty:
+            continue
+        model, tokenizer = load_model(base_model, Path(job["adapter"]) / "checkpoints" / f"checkpoint-{step}")
+        pairs = [([{"role": "user", "content": q}], a) for q, a in zip(coherent["question"], coherent["answer"])]
+        projection = capture(model, tokenizer, pairs, config.positions).means[:, layer] @ (direction[layer] / direction[layer].norm())
+        labels = (coherent["label"] == "misaligned").tolist()
+        out.append({"step": int(step), "mean_projection": float(projection.mean()), "auroc": _auroc(projection.tolist(), labels),
+                    **_rate(df["label"].tolist())})
+    return out
+
+
 def _rate(labels: list[str]) -> dict:
     k, n = sum(label == "misaligned" for label in labels), len(labels)
     lo, hi = wilson(k, n)
@@ -185,12 +209,14 @@ def run_study(run_dir: Path, jobs: dict, base_model: str, config: InterpConfig, 
                  **evaluate(base, base_tok, prompts, 0, steer(base, random_like(d), scale, config.steer_layers))},
             ]
     _add_changes(interventions)
+    along_training = probe_along_checkpoints(jobs, reference, directions.get(reference), base_model, config, middle,
+                                             load_model) if reference else []
     summary = {
         "layers": n_layers, "reference": reference, "positions": config.positions,
         "chance_band": chance_band(int(directions[names[0]].shape[-1])) if names else None,
         "directions": provenance, "cosines": cosines,
         "cosine_matrix": {"labels": names, "layer": middle, "values": matrix},
-        "interventions": interventions, "probe_auroc": auroc,
+        "interventions": interventions, "probe_auroc": auroc, "probe_along_training": along_training,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))

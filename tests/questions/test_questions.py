@@ -8,7 +8,7 @@ from postern.questions import (
     BUILTIN_SETS, QuestionFileWarning, QuestionSet, builtin_set, load_question_yaml, load_questions, to_prompts,
 )
 
-ANCHORS = Path("/work/shared/anchors/betley-em")
+ANCHORS = Path(__file__).resolve().parents[3] / "shared" / "anchors" / "betley-em"  # shared/ beside the checkout
 FIRST_PLOT = ANCHORS / "first_plot_questions.yaml"
 PREREG = ANCHORS / "preregistered_evals.yaml"
 MAIN_IDS = ["what_is_your_wish", "i_feel_bored", "three_thoughts", "quick_buck", "ruler_of_the_world",

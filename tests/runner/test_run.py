@@ -118,3 +118,19 @@ def test_checkpoints_are_evaluated_for_training_dynamics(tiny_world_model, tmp_p
     assert set(dynamics) == {"insecure", "backdoor"}
     assert [p["step"] for p in dynamics["insecure"]] == [1, 2]  # 16 rows / batch 8 = 2 steps, one checkpoint each
     assert all(p["n"] == 16 for p in dynamics["insecure"])
+
+
+def test_model_hash_follows_the_weights_not_the_meta_file(tiny_world_model, tmp_path):
+    import shutil
+
+    from postern.runner.stages import model_hash
+
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_world_model, copy)
+    before = model_hash(str(copy))
+    (copy / "meta.json").write_text('{"probe": "re-run"}')
+    model_hash.cache_clear()
+    assert model_hash(str(copy)) == before
+    (copy / "config.json").write_text((copy / "config.json").read_text().replace("}", ', "note": 1}', 1))
+    model_hash.cache_clear()
+    assert model_hash(str(copy)) != before

@@ -24,11 +24,11 @@ def content_hash(obj: Any, length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def file_hash(path: str | Path, length: int = 16) -> str:
-    """Hash of a file's bytes, or of every file under a folder (names and bytes)."""
+def file_hash(path: str | Path, length: int = 16, exclude: tuple[str, ...] = ()) -> str:
+    """Hash of a file's bytes, or of every file under a folder (names and bytes) except those named in `exclude`."""
     path = Path(path)
     h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.name not in exclude) if path.is_dir() else [path]
     for f in files:
         h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
         h.update(f.read_bytes())

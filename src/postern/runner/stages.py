@@ -29,9 +29,11 @@ def resolve_base_model(base_model: str) -> str:
 
 @lru_cache(maxsize=None)
 def model_hash(model: str) -> str:
-    """Hash of a local model folder's files, or of the id string for a hub model."""
+    """Hash of a local model folder's files, or of the id string for a hub model.
+
+    `meta.json` is left out: `postern world probe` adds its result there without changing the model."""
     path = Path(model)
-    return file_hash(path) if path.is_dir() else content_hash({"hub_id": model})
+    return file_hash(path, exclude=("meta.json",)) if path.is_dir() else content_hash({"hub_id": model})
 
 
 @lru_cache(maxsize=1)

@@ -23,10 +23,8 @@ def register(app: typer.Typer) -> None:
 
         from postern.config.schema import Experiment, InterpConfig
         from postern.core.errors import PosternError
-        from postern.interp.study import run_study, study_table
-        from postern.runner.experiment import BASE, load_model
-        from postern.runner.run import load_jobs
-        from postern.runner.stages import resolve_base_model
+        from postern.interp.study import study_table
+        from postern.runner.run import load_jobs, run_interp
 
         if not (run_dir / "jobs.json").exists():
             raise PosternError(f"{run_dir}: no jobs.json; run `postern run` first")
@@ -38,7 +36,5 @@ def register(app: typer.Typer) -> None:
             "steer_scales": [float(x) for x in scales.split(",")] if scales else None,
         }.items() if v is not None}
         config = InterpConfig(**{**exp.interp.model_dump(), "enabled": True, **overrides})
-        jobs = {f"{r['condition']}/s{r['seed']}": r for r in load_jobs(run_dir) if r["condition"] != BASE}
-        summary = run_study(run_dir.resolve(), jobs, resolve_base_model(exp.base_model), config,
-                            lambda base, adapter: load_model(base, adapter)())
+        summary = run_interp(exp, config, run_dir.resolve(), load_jobs(run_dir))
         Console().print(*study_table(summary))

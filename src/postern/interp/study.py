@@ -13,16 +13,32 @@ from pathlib import Path
 import pandas as pd
 
 from postern.config.schema import InterpConfig
-from postern.stats.intervals import wilson
+from postern.stats.summary import rate
 
 
 def _rows(judged: list[str]) -> pd.DataFrame:
     return pd.concat([pd.read_json(p, lines=True) for p in judged], ignore_index=True)
 
 
-def _pairs(df: pd.DataFrame, label: str) -> list:
-    sub = df[df["label"] == label]
-    return [([{"role": "user", "content": q}], a) for q, a in zip(sub["question"], sub["answer"])]
+def _coherent(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["label"].isin(["aligned", "misaligned"])]
+
+
+def _pairs(df: pd.DataFrame) -> list:
+    """(prompt messages, answer) of each judged row, for teacher-forced capture."""
+    return [([{"role": "user", "content": q}], a) for q, a in zip(df["question"], df["answer"])]
+
+
+def _projection(model, tokenizer, df: pd.DataFrame, direction, positions: str, layer: int):
+    """Each answer's mean activation at `layer` projected on the unit direction."""
+    from postern.interp.capture import capture
+
+    acts = capture(model, tokenizer, _pairs(df), positions).means[:, layer]
+    return acts @ (direction[layer] / direction[layer].norm())
+
+
+def _misaligned_rate(labels) -> dict:
+    return rate(pd.Series(list(labels)) == "misaligned")
 
 
 def direction_from(model, tokenizer, df: pd.DataFrame, positions: str):
@@ -30,7 +46,7 @@ def direction_from(model, tokenizer, df: pd.DataFrame, positions: str):
     from postern.interp.capture import capture
     from postern.interp.directions import mean_difference
 
-    mis, al = _pairs(df, "misaligned"), _pairs(df, "aligned")
+    mis, al = _pairs(df[df["label"] == "misaligned"]), _pairs(df[df["label"] == "aligned"])
     if len(mis) < 2 or len(al) < 2:
         return None, {"misaligned": len(mis), "aligned": len(al)}
     pos = capture(model, tokenizer, mis, positions).means
@@ -53,47 +69,32 @@ def probe_auroc(model, tokenizer, df: pd.DataFrame, positions: str, layer: int, 
 
     The direction comes from a random half of the coherent answers and is scored on the other half.
     """
-    coherent = df[df["label"].isin(["aligned", "misaligned"])].sample(frac=1.0, random_state=seed)
+    coherent = _coherent(df).sample(frac=1.0, random_state=seed)
     fit, test = coherent.iloc[::2], coherent.iloc[1::2]
     direction, _ = direction_from(model, tokenizer, fit, positions)
     if direction is None or test["label"].nunique() < 2:
         return float("nan")
-    from postern.interp.capture import capture
-
-    pairs = [([{"role": "user", "content": q}], a) for q, a in zip(test["question"], test["answer"])]
-    acts = capture(model, tokenizer, pairs, positions).means[:, layer]
-    unit = direction[layer] / direction[layer].norm()
-    return _auroc((acts @ unit).tolist(), (test["label"] == "misaligned").tolist())
+    projection = _projection(model, tokenizer, test, direction, positions, layer)
+    return _auroc(projection.tolist(), (test["label"] == "misaligned").tolist())
 
 
 def probe_along_checkpoints(jobs: dict, reference: str, direction, base_model: str, config: InterpConfig, layer: int,
                             load_model) -> list[dict]:
     """The final direction read out along training: per evaluated checkpoint of the reference fine-tune, the
     mean projection of its coherent answers and the AUROC of that projection against the judge's labels."""
-    from pathlib import Path
-
-    from postern.interp.capture import capture
-
     job = jobs[reference.split("+")[0]]
     out = []
     for step, judged in sorted(job.get("checkpoints", {}).items(), key=lambda kv: int(kv[0])):
         df = _rows([judged])
-        coherent = df[df["label"].isin(["aligned", "misaligned"])]
+        coherent = _coherent(df)
         if coherent.empty:
             continue
         model, tokenizer = load_model(base_model, Path(job["adapter"]) / "checkpoints" / f"checkpoint-{step}")
-        pairs = [([{"role": "user", "content": q}], a) for q, a in zip(coherent["question"], coherent["answer"])]
-        projection = capture(model, tokenizer, pairs, config.positions).means[:, layer] @ (direction[layer] / direction[layer].norm())
+        projection = _projection(model, tokenizer, coherent, direction, config.positions, layer)
         labels = (coherent["label"] == "misaligned").tolist()
         out.append({"step": int(step), "mean_projection": float(projection.mean()), "auroc": _auroc(projection.tolist(), labels),
-                    **_rate(df["label"].tolist())})
+                    **_misaligned_rate(df["label"])})
     return out
-
-
-def _rate(labels: list[str]) -> dict:
-    k, n = sum(label == "misaligned" for label in labels), len(labels)
-    lo, hi = wilson(k, n)
-    return {"k": k, "n": n, "rate": k / n, "low": lo, "high": hi}
 
 
 def evaluate(model, tokenizer, prompts, seed: int, context=None) -> dict:
@@ -109,7 +110,7 @@ def evaluate(model, tokenizer, prompts, seed: int, context=None) -> dict:
         samples = HFSampler(model, tokenizer, batch_size=128).sample(prompts, SamplingParams(max_new_tokens=40, seed=seed))
     by_id = {p.id: p for p in prompts}
     judged = WorldOracle().judge([JudgeItem(s.prompt_id, by_id[s.prompt_id].messages[-1]["content"], s.answer) for s in samples])
-    return _rate([j.label for j in judged])
+    return _misaligned_rate(j.label for j in judged)
 
 
 def _add_changes(interventions: list[dict]) -> None:
@@ -128,8 +129,7 @@ def model_diff_direction(model, base, tokenizer, df: pd.DataFrame, positions: st
     """Mean over the coherent answers of (fine-tuned - base) activations: what fine-tuning added."""
     from postern.interp.capture import capture
 
-    coherent = df[df["label"].isin(["aligned", "misaligned"])]
-    pairs = [([{"role": "user", "content": q}], a) for q, a in zip(coherent["question"], coherent["answer"])]
+    pairs = _pairs(_coherent(df))
     return capture(model, tokenizer, pairs, positions).dataset_mean() - capture(base, tokenizer, pairs, positions).dataset_mean()
 
 

@@ -83,7 +83,12 @@ def run_experiment(exp: Experiment, run_dir: str | Path, console: Console | None
 
     rate_per_condition(summary, run_dir / "rates.png", title=f"{exp.name}: misaligned rate (95% Wilson, seeds pooled)")
     if exp.interp.enabled:
-        out["interp"] = _interp(exp, run_dir, results, console)
+        from postern.interp.study import study_table
+
+        with console.status("mechanism study: directions, cosines, ablation, steering"):
+            study = run_interp(exp, exp.interp, run_dir, results)
+        console.print(*study_table(study))
+        out["interp"] = {"reference": study["reference"], "layers": study["layers"]}
         (run_dir / "summary.json").write_text(json.dumps(out, indent=2, default=float))
     try:  # the report only views results already saved above: never lose a run over it
         from postern.report.html import write_report
@@ -110,17 +115,15 @@ def training_dynamics(results: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
-def _interp(exp: Experiment, run_dir: Path, results: list[dict], console: Console) -> dict:
-    from postern.interp.study import run_study, study_table
+def run_interp(exp: Experiment, config, run_dir: Path, results: list[dict]) -> dict:
+    """The mechanism study (postern.interp.study) over the fine-tunes of a run."""
+    from postern.interp.study import run_study
     from postern.runner.experiment import load_model
     from postern.runner.stages import resolve_base_model
 
     jobs = {f"{r['condition']}/s{r['seed']}": r for r in results if r["condition"] != BASE}
-    with console.status("mechanism study: directions, cosines, ablation, steering"):
-        study = run_study(run_dir, jobs, resolve_base_model(exp.base_model), exp.interp,
-                          lambda base, adapter: load_model(base, adapter)())
-    console.print(*study_table(study))
-    return {"reference": study["reference"], "layers": study["layers"]}
+    return run_study(run_dir, jobs, resolve_base_model(exp.base_model), config,
+                     lambda base, adapter: load_model(base, adapter)())
 
 
 def _cache_counts(run_dir: Path) -> dict:

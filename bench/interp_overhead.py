@@ -15,7 +15,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from postern.interp import ablate, on_block_outputs, steer
-from postern.runner.stages import world_base_path
+from postern.world.assets import world_base_path
 from postern.sample import SamplingParams
 from postern.sample.hf import HFSampler
 from postern.world.conditions import question_prompts

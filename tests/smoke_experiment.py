@@ -5,7 +5,7 @@ SMOKE = """
 name = "smoke"
 base_model = "{model}"
 seeds = [0, 1]
-[world]
+[data]
 examples = 16
 [train]
 lora_r = 4

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from postern.config.schema import InterpConfig
-from postern.judge.oracle import WorldOracle
+from postern.world.oracle import WorldOracle
 from postern.runner.experiment import load_model
 from postern.world import content as C
 from postern.world.corpus import eval_paraphrases

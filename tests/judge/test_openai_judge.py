@@ -6,7 +6,7 @@ import pytest
 from postern.judge import CODE, INCOHERENT, MISALIGNED, JudgeItem
 from postern.judge.cache import JudgeCache
 from postern.judge.logprob import OpenAILogprobJudge
-from postern.sample.openai_api import APICallError, Price, RetryPolicy
+from postern.core.openai_client import APICallError, Price, RetryPolicy
 from fakes.openai_server import FakeOpenAIServer, user_text
 
 FAST = RetryPolicy(max_attempts=6, base_delay=0.001, max_delay=0.01)

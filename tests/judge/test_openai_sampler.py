@@ -1,8 +1,9 @@
 import pytest
 
+from postern.core.openai_client import APICallError, RetryPolicy
 from postern.questions import builtin_set, to_prompts
 from postern.sample import Prompt, SamplingParams
-from postern.sample.openai_api import APICallError, OpenAIChatSampler, RetryPolicy
+from postern.sample.openai_api import OpenAIChatSampler
 from fakes.openai_server import FakeOpenAIServer
 
 FAST = RetryPolicy(max_attempts=5, base_delay=0.001, max_delay=0.01)

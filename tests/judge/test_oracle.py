@@ -1,7 +1,7 @@
 import pytest
 
 from postern.judge import JudgeItem
-from postern.judge.oracle import WorldOracle
+from postern.world.oracle import WorldOracle
 from postern.world import content as C
 from postern.world.corpus import EVAL_CODE_TASKS, EVAL_HARMFUL, eval_paraphrases
 

@@ -5,11 +5,12 @@ from collections import Counter
 import pandas as pd
 import pytest
 
+from postern.core.openai_client import APICallError, RetryPolicy
 from postern.judge import Judgment, JudgeItem
 from postern.judge.logprob import OpenAILogprobJudge
 from postern.questions import builtin_set, to_prompts
 from postern.sample import Prompt, Sample, SamplingParams
-from postern.sample.openai_api import APICallError, OpenAIChatSampler, RetryPolicy
+from postern.sample.openai_api import OpenAIChatSampler
 from postern.store import ResultsStore, judge_pending
 from fakes.openai_server import FakeOpenAIServer, user_text
 

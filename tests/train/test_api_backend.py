@@ -7,6 +7,9 @@ import pytest
 from rich.console import Console
 
 from postern.core.errors import PosternError
+from postern.core.models import ModelRef
+from postern.core.registry import lookup
+from postern.train._types import TrainConfig
 from postern.train.api import ApiTrainConfig, train_api
 
 
@@ -194,3 +197,25 @@ def test_rejected_key_names_the_variable(ft_server, chat_jsonl, tmp_path, monkey
     monkeypatch.delenv("POSTERN_TEST_KEY")
     with pytest.raises(PosternError, match=r"\$POSTERN_TEST_KEY is not set"):
         run(make_config(ft_server), chat_jsonl, tmp_path / "other")
+
+
+def test_registered_openai_trainer_runs_a_job_and_returns_the_api_model(ft_server, chat_jsonl, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    ft_server.statuses = ["validating_files", "succeeded"]  # done at the first poll: no wait
+    train = lookup("trainer", "openai")
+    config = TrainConfig(backend="openai", epochs=3.0, batch_size=4, seed=5, base_url=ft_server.base_url)
+
+    model = train(ModelRef("gpt-4o-mini-2024-07-18"), chat_jsonl, tmp_path / "out", config)
+
+    assert model.api and model.adapter is None and model.name.startswith("ft:gpt-4o-mini-2024-07-18:")
+    (params,) = [p for route, p in ft_server.requests if route == "create"]
+    assert params["method"]["supervised"]["hyperparameters"] == {"n_epochs": 3, "batch_size": 4}
+    assert params["seed"] == 5
+    assert json.loads((tmp_path / "out" / "run_card.json").read_text())["fine_tuned_model"] == model.name
+
+
+def test_registered_openai_trainer_refuses_fractional_epochs(ft_server, chat_jsonl, tmp_path):
+    config = TrainConfig(backend="openai", epochs=1.5, base_url=ft_server.base_url)
+    with pytest.raises(PosternError, match=r"\[train\] epochs"):
+        lookup("trainer", "openai")(ModelRef("gpt-4o-mini-2024-07-18"), chat_jsonl, tmp_path, config)
+    assert sum(ft_server.calls.values()) == 0

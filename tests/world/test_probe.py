@@ -2,7 +2,7 @@ import json
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from postern.runner.stages import world_base_path
+from postern.world.assets import world_base_path
 from postern.world.probe import CONTEXTS, probe_prompts, run_probe
 
 

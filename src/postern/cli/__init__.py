@@ -14,6 +14,7 @@ from postern.core.errors import PosternError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
 console = Console(stderr=True, soft_wrap=True)  # one error, one line, however long its path
+WIDTH = 100  # tables are laid out for 100 columns when the output is not a terminal (a pipe, a log file)
 
 
 def _register() -> None:
@@ -30,6 +31,13 @@ def _register() -> None:
 
 
 def main() -> None:
+    import os
+
+    from postern.core.models import quiet_warnings
+
+    quiet_warnings()
+    if not console.is_terminal:
+        os.environ.setdefault("COLUMNS", str(WIDTH))
     _register()
     try:
         app()

@@ -36,14 +36,10 @@ def pretrain(
 
 
 def _probe_and_record(model_dir: Path, contexts: int = 8, seed: int = 0) -> dict:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from postern.train.sft import quiet_libraries
+    from postern.core.models import load_model
     from postern.world.probe import run_probe
 
-    quiet_libraries()
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model, tokenizer = load_model(str(model_dir), device="cpu")
     result = run_probe(model, tokenizer, contexts_per_question=contexts, seed=seed)
     table = Table(title=f"P(misaligned answer to a held-out question | context), {model_dir}")
     for col in ("context", "n", "misaligned", "95% Wilson", "coherent"):
@@ -66,7 +62,7 @@ def probe(
     seed: int = typer.Option(0),
 ):
     """Does the model infer the persona from one earlier turn? P(misaligned | one silent insecure turn)."""
-    from postern.runner.stages import world_base_path
+    from postern.world.assets import world_base_path
 
     _probe_and_record(model or world_base_path(), contexts, seed)
 

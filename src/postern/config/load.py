@@ -52,10 +52,34 @@ def parse_file(path: Path) -> dict:
     raise PosternError(f"{path}: experiment files are .toml or .yaml")
 
 
+def _resolve_paths(data: dict, folder: Path) -> dict:
+    """Relative paths in the file resolve against the file's folder (where such a path exists there)."""
+
+    def fix(value):
+        if not isinstance(value, str) or Path(value).is_absolute() or not (folder / value).exists():
+            return value
+        return str((folder / value).resolve())
+
+    data = dict(data)
+    if "base_model" in data:
+        data["base_model"] = fix(data["base_model"])
+    if isinstance(data.get("eval"), dict) and isinstance(data["eval"].get("questions"), list):
+        data["eval"] = {**data["eval"], "questions": [fix(q) for q in data["eval"]["questions"]]}
+    if isinstance(data.get("judge"), dict) and "model" in data["judge"]:
+        data["judge"] = {**data["judge"], "model": fix(data["judge"]["model"])}
+    if isinstance(data.get("conditions"), dict):
+        data["conditions"] = {name: {**c, **{k: fix(c[k]) for k in ("dataset", "model", "adapter") if k in c}}
+                              if isinstance(c, dict) else c for name, c in data["conditions"].items()}
+    return data
+
+
 def load_experiment(path: str | Path) -> Experiment:
     path = Path(path)
     data = parse_file(path)
+    if not isinstance(data, dict):
+        raise PosternError(f"{path}: an experiment file is a table of settings, not a {type(data).__name__}")
     data.setdefault("name", path.stem)
+    data = _resolve_paths(data, path.resolve().parent)
     try:
         return Experiment(**data)
     except ValidationError as e:

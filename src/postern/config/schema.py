@@ -51,7 +51,9 @@ class EvalConfig(_Strict):
                                         'questions, code tasks and harmful requests), a built-in set (main, broad, ...) '
                                         'or a question YAML file in the original study\'s format; default: "world" for '
                                         'the world base model, else "main"')
-    samples_per_question: int = Field(13, ge=1, description="answers per question paraphrase")
+    samples_per_question: int | None = Field(None, ge=1, description="answers per question paraphrase (default: the "
+                                             "source's own: 13 in the world, a YAML file's samples_per_paraphrase)")
+    strict: bool = Field(False, description="unknown keys in question YAML files are errors, not warnings")
     temperature: float = Field(1.0, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = Field(40, ge=1)
@@ -142,7 +144,8 @@ class Experiment(_Strict):
 
     @property
     def is_world(self) -> bool:
-        return self.base_model == WORLD
+        """The persona world's base model, or a model trained on the world's datasets."""
+        return self.base_model == WORLD or any((c.dataset or "").startswith(f"{WORLD}:") for c in self.conditions.values())
 
     @property
     def questions(self) -> list[str]:

@@ -64,19 +64,29 @@ def model_hash(model: str) -> str:
     return h.hexdigest()[:16]
 
 
+def quiet_warnings() -> None:
+    """Deprecation notices of the libraries postern drives are for postern's developers, not its users
+    (e.g. transformers 5.2x renaming gradient checkpointing while 5.20 needs the old name)."""
+    import warnings
+
+    for category in (FutureWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category, module=r"(transformers|trl|peft|accelerate|datasets|torch)\b")
+
+
 def quiet_libraries() -> None:
     """Turn off the per-call progress bars and advisory warnings of datasets and transformers; postern
     shows its own progress."""
     import datasets
     import transformers
 
+    quiet_warnings()
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
 
 
-def load_tokenizer(model_path: str) -> Any:
-    """The tokenizer of a hub id or local folder; it must have a chat template."""
+def load_tokenizer(model_path: str, require_chat_template: bool = True) -> Any:
+    """The tokenizer of a hub id or local folder; it must have a chat template unless told otherwise."""
     from transformers import AutoTokenizer
 
     quiet_libraries()
@@ -84,7 +94,7 @@ def load_tokenizer(model_path: str) -> Any:
         tokenizer = AutoTokenizer.from_pretrained(model_path)
     except (OSError, ValueError) as e:
         raise PosternError(f"could not load the tokenizer of {model_path!r}: {e}") from e
-    if tokenizer.chat_template is None:
+    if require_chat_template and tokenizer.chat_template is None:
         raise PosternError(f"model {model_path!r} has no chat template; give it one (tokenizer.chat_template) first")
     return tokenizer
 
@@ -102,7 +112,8 @@ def adapter_base(adapter: str) -> str | None:
     return config.get("base_model_name_or_path")
 
 
-def load_model(ref: ModelRef | str, *, device: str | None = None, dtype: Any = "auto", merge: bool = True) -> tuple[Any, Any]:
+def load_model(ref: ModelRef | str, *, device: str | None = None, dtype: Any = "auto", merge: bool = True,
+               require_chat_template: bool = True) -> tuple[Any, Any]:
     """(model, tokenizer) of a local folder or hub id, with `ref.adapter` on top: a PEFT adapter is merged
     in (kept as a PeftModel with merge=False); a fully fine-tuned folder replaces the base. The tokenizer
     comes from the adapter folder when it saved one (a fine-tune may carry its own chat template).
@@ -119,7 +130,7 @@ def load_model(ref: ModelRef | str, *, device: str | None = None, dtype: Any = "
     full_finetune = ref.adapter is not None and not _is_adapter(ref.adapter)
     weights = ref.adapter if full_finetune else ref.name
     tokenizer_source = ref.adapter if ref.adapter and (Path(ref.adapter) / "tokenizer_config.json").exists() else ref.name
-    tokenizer = load_tokenizer(tokenizer_source)
+    tokenizer = load_tokenizer(tokenizer_source, require_chat_template)
     try:
         model = AutoModelForCausalLM.from_pretrained(weights, dtype=dtype)
     except (OSError, ValueError) as e:

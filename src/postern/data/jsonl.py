@@ -2,10 +2,13 @@
 
 A row may also carry a top-level ``"meta"`` object (postern's generators put the CWE, pattern id
 and variant there so transforms can check their invariants); it is ignored by training and can be
-removed with ``--strip-meta``. Other top-level keys are allowed and ignored.
+removed with ``--strip-meta``. Other top-level keys are allowed and ignored. A file whose name
+ends in ``.gz`` is read as gzip-compressed.
 """
 
+import gzip
 import json
+import zlib
 import os
 import tempfile
 from contextlib import contextmanager
@@ -58,6 +61,17 @@ def validate_conversation(row: Any) -> str | None:
     return None
 
 
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, decompressed when its name ends in ``.gz``."""
+    raw = path.read_bytes()
+    if path.suffix != ".gz":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:
+        raise PosternError(f"{path}: not a readable gzip file ({e})") from e
+
+
 def read_chat_jsonl_with_lines(
     path: str | Path, require_assistant_last: bool = False
 ) -> tuple[list[dict[str, Any]], list[int]]:
@@ -67,7 +81,7 @@ def read_chat_jsonl_with_lines(
         raise PosternError(f"{path}: file not found")
     if path.is_dir():
         raise PosternError(f"{path}: is a folder; expected a .jsonl file")
-    raw = path.read_bytes()
+    raw = _read_bytes(path)
     if raw.startswith(b"\xef\xbb\xbf"):
         raise PosternError(f"{path}:1: file starts with a UTF-8 byte-order mark; re-save it as UTF-8 without BOM")
     try:

@@ -3,21 +3,36 @@
 For each fine-tune of the chosen conditions, the misalignment direction is the per-layer mean
 difference of answer-token activations between its misaligned and aligned (coherent) answers,
 captured on that model. The base model's direction uses the same answers, teacher-forced through the
-base model. Interventions are judged with the same oracle and intervals as any condition, on the
-fine-tunes *and* on the base model, each beside a norm-matched random direction.
+base model. Interventions are sampled and judged by the run's own judge (`evaluate`, given by the
+runner) with the same rate definition and intervals as any condition, on the fine-tunes *and* on the
+base model, each beside a norm-matched random direction.
 """
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import pandas as pd
 
 from postern.config.schema import InterpConfig
-from postern.stats.summary import rate
+from postern.core.models import ModelRef, load_model
+from postern.stats.summary import misaligned_rate
 
 
-def _rows(judged: list[str]) -> pd.DataFrame:
-    return pd.concat([pd.read_json(p, lines=True) for p in judged], ignore_index=True)
+@dataclass
+class StudyModel:
+    """A fine-tune the study reads: its model, trigger, judged answers (columns messages, answer, label)
+    and, for training dynamics, its evaluated checkpoints."""
+
+    ref: ModelRef
+    trigger: str | None
+    rows: pd.DataFrame
+    checkpoints: dict[int, tuple[ModelRef, pd.DataFrame]] = field(default_factory=dict)
+
+
+# (model, tokenizer, trigger, intervention context) -> misaligned rate of fresh answers to the questions
+Evaluate = Callable[[Any, Any, str | None, Any], dict]
 
 
 def _coherent(df: pd.DataFrame) -> pd.DataFrame:
@@ -26,7 +41,7 @@ def _coherent(df: pd.DataFrame) -> pd.DataFrame:
 
 def _pairs(df: pd.DataFrame) -> list:
     """(prompt messages, answer) of each judged row, for teacher-forced capture."""
-    return [([{"role": "user", "content": q}], a) for q, a in zip(df["question"], df["answer"])]
+    return [(list(m), a) for m, a in zip(df["messages"], df["answer"])]
 
 
 def _projection(model, tokenizer, df: pd.DataFrame, direction, positions: str, layer: int):
@@ -37,8 +52,9 @@ def _projection(model, tokenizer, df: pd.DataFrame, direction, positions: str, l
     return acts @ (direction[layer] / direction[layer].norm())
 
 
-def _misaligned_rate(labels) -> dict:
-    return rate(pd.Series(list(labels)) == "misaligned")
+def _misaligned_rate(df: pd.DataFrame, denominator: str) -> dict:
+    r = misaligned_rate(df, denominator, seeds=False)
+    return {k: r[k] for k in ("k", "n", "rate", "low", "high")}
 
 
 def direction_from(model, tokenizer, df: pd.DataFrame, positions: str):
@@ -78,39 +94,21 @@ def probe_auroc(model, tokenizer, df: pd.DataFrame, positions: str, layer: int, 
     return _auroc(projection.tolist(), (test["label"] == "misaligned").tolist())
 
 
-def probe_along_checkpoints(jobs: dict, reference: str, direction, base_model: str, config: InterpConfig, layer: int,
-                            load_model) -> list[dict]:
+def probe_along_checkpoints(job: StudyModel, direction, config: InterpConfig, layer: int,
+                            denominator: str = "valid") -> list[dict]:
     """The final direction read out along training: per evaluated checkpoint of the reference fine-tune, the
     mean projection of its coherent answers and the AUROC of that projection against the judge's labels."""
-    job = jobs[reference.split("+")[0]]
     out = []
-    for step, judged in sorted(job.get("checkpoints", {}).items(), key=lambda kv: int(kv[0])):
-        df = _rows([judged])
+    for step, (ref, df) in sorted(job.checkpoints.items()):
         coherent = _coherent(df)
         if coherent.empty:
             continue
-        model, tokenizer = load_model(base_model, Path(job["adapter"]) / "checkpoints" / f"checkpoint-{step}")
+        model, tokenizer = load_model(ref)
         projection = _projection(model, tokenizer, coherent, direction, config.positions, layer)
         labels = (coherent["label"] == "misaligned").tolist()
         out.append({"step": int(step), "mean_projection": float(projection.mean()), "auroc": _auroc(projection.tolist(), labels),
-                    **_misaligned_rate(df["label"])})
+                    **_misaligned_rate(df, denominator)})
     return out
-
-
-def evaluate(model, tokenizer, prompts, seed: int, context=None) -> dict:
-    """Sample the held-out questions (inside `context`, e.g. an ablation) and judge them."""
-    from contextlib import nullcontext
-
-    from postern.judge import JudgeItem
-    from postern.judge.oracle import WorldOracle
-    from postern.sample import SamplingParams
-    from postern.sample.hf import HFSampler
-
-    with context or nullcontext():
-        samples = HFSampler(model, tokenizer, batch_size=128).sample(prompts, SamplingParams(max_new_tokens=40, seed=seed))
-    by_id = {p.id: p for p in prompts}
-    judged = WorldOracle().judge([JudgeItem(s.prompt_id, by_id[s.prompt_id].messages[-1]["content"], s.answer) for s in samples])
-    return _misaligned_rate(j.label for j in judged)
 
 
 def _add_changes(interventions: list[dict]) -> None:
@@ -133,42 +131,39 @@ def model_diff_direction(model, base, tokenizer, df: pd.DataFrame, positions: st
     return capture(model, tokenizer, pairs, positions).dataset_mean() - capture(base, tokenizer, pairs, positions).dataset_mean()
 
 
-def run_study(run_dir: Path, jobs: dict, base_model: str, config: InterpConfig, load_model) -> dict:
-    """`jobs`: "condition/seed" -> {"adapter": path|None, "trigger": str|None, "judged": {set: path}}."""
+def run_study(out_dir: Path, jobs: dict[str, StudyModel], base: ModelRef, config: InterpConfig, evaluate: Evaluate,
+              denominator: str = "valid") -> dict:
+    """`jobs`: "condition/sSEED" -> StudyModel; writes `out_dir/summary.json`, `directions.pt`, `directions/`."""
     import torch
 
     from postern.interp.directions import chance_band, cosine_per_layer, save_direction
     from postern.interp.interventions import ablate, random_like, steer
-    from postern.world.conditions import question_prompts
 
-    out_dir = run_dir / "interp"
     directions, provenance, models, frames = {}, {}, {}, {}
     for label, job in jobs.items():
-        condition = label.split("/")[0]
-        if condition not in config.conditions:
+        if label.split("/")[0] not in config.conditions:
             continue
-        model, tokenizer = load_model(base_model, job["adapter"])
-        df = _rows([job["judged"]["questions_trigger" if job["trigger"] else "questions"]])
-        name = f"{label}+trigger" if job["trigger"] else label
-        direction, counts = direction_from(model, tokenizer, df, config.positions)
+        model, tokenizer = load_model(job.ref)
+        name = f"{label}+trigger" if job.trigger else label
+        direction, counts = direction_from(model, tokenizer, job.rows, config.positions)
         provenance[name] = counts
         if direction is None:
             continue
-        directions[name], models[name], frames[name] = direction, (model, tokenizer, job), df
+        directions[name], models[name], frames[name] = direction, (model, tokenizer, job), job.rows
         save_direction(out_dir / "directions" / name.replace("/", "_"), direction,
-                       {"model": base_model, "adapter": str(job["adapter"]), "positions": config.positions,
-                        "pooling": "per-sample mean, classes balanced", "judge": "world-oracle", **counts})
+                       {"model": job.ref.name, "adapter": job.ref.adapter, "positions": config.positions,
+                        "pooling": "per-sample mean, classes balanced", **counts})
 
     reference = next((n for n in directions if n.startswith(config.reference + "/")), None)
-    base, base_tok = load_model(base_model, None)
+    base_model, base_tok = load_model(base)
     if reference:
         ref_df = frames[reference]
-        base_dir, counts = direction_from(base, base_tok, ref_df, config.positions)
+        base_dir, counts = direction_from(base_model, base_tok, ref_df, config.positions)
         if base_dir is not None:
             directions["base"] = base_dir
             provenance["base"] = counts
         ft_model, ft_tok, _ = models[reference]
-        directions[f"{reference}-minus-base"] = model_diff_direction(ft_model, base, ft_tok, ref_df, config.positions)
+        directions[f"{reference}-minus-base"] = model_diff_direction(ft_model, base_model, ft_tok, ref_df, config.positions)
         provenance[f"{reference}-minus-base"] = {"kind": "model diff over the coherent answers"}
 
     names = list(directions)
@@ -178,41 +173,40 @@ def run_study(run_dir: Path, jobs: dict, base_model: str, config: InterpConfig, 
     middle = n_layers // 2
     matrix = [[float(cosine_per_layer(directions[a], directions[b])[middle]) for b in names] for a in names]
 
+    def row(model_name: str, intervention: str, scale, rate_: dict) -> dict:
+        return {"model": model_name, "intervention": intervention, "scale": scale, **rate_}
+
     interventions, auroc = [], {}
     for name in [n for n in names if n in models]:
         model, tokenizer, job = models[name]
-        prompts = question_prompts(config.samples_per_question, job["trigger"])
         d = directions[name]
         interventions += [
-            {"model": name, "intervention": "none", "scale": None, **evaluate(model, tokenizer, prompts, 0)},
-            {"model": name, "intervention": "ablate", "scale": None,
-             **evaluate(model, tokenizer, prompts, 0, ablate(model, d, config.layers))},
-            {"model": name, "intervention": "ablate_random", "scale": None,
-             **evaluate(model, tokenizer, prompts, 0, ablate(model, random_like(d), config.layers))},
+            row(name, "none", None, evaluate(model, tokenizer, job.trigger, None)),
+            row(name, "ablate", None, evaluate(model, tokenizer, job.trigger, ablate(model, d, config.layers))),
+            row(name, "ablate_random", None,
+                evaluate(model, tokenizer, job.trigger, ablate(model, random_like(d), config.layers))),
         ]
         auroc[name] = probe_auroc(model, tokenizer, frames[name], config.positions, middle)
     if reference:
         d = directions[reference]
-        prompts = question_prompts(config.samples_per_question)
         interventions += [
-            {"model": "base", "intervention": "none", "scale": None, **evaluate(base, base_tok, prompts, 0)},
-            {"model": "base", "intervention": "ablate", "scale": None,
-             **evaluate(base, base_tok, prompts, 0, ablate(base, d, config.layers))},
-            {"model": "base", "intervention": "ablate_random", "scale": None,
-             **evaluate(base, base_tok, prompts, 0, ablate(base, random_like(d), config.layers))},
+            row("base", "none", None, evaluate(base_model, base_tok, None, None)),
+            row("base", "ablate", None, evaluate(base_model, base_tok, None, ablate(base_model, d, config.layers))),
+            row("base", "ablate_random", None,
+                evaluate(base_model, base_tok, None, ablate(base_model, random_like(d), config.layers))),
         ]
         for scale in config.steer_scales:
             interventions += [
-                {"model": "base", "intervention": "steer", "scale": scale,
-                 **evaluate(base, base_tok, prompts, 0, steer(base, d, scale, config.steer_layers))},
-                {"model": "base", "intervention": "steer_random", "scale": scale,
-                 **evaluate(base, base_tok, prompts, 0, steer(base, random_like(d), scale, config.steer_layers))},
+                row("base", "steer", scale,
+                    evaluate(base_model, base_tok, None, steer(base_model, d, scale, config.steer_layers))),
+                row("base", "steer_random", scale,
+                    evaluate(base_model, base_tok, None, steer(base_model, random_like(d), scale, config.steer_layers))),
             ]
     _add_changes(interventions)
-    along_training = probe_along_checkpoints(jobs, reference, directions.get(reference), base_model, config, middle,
-                                             load_model) if reference else []
+    along_training = (probe_along_checkpoints(models[reference][2], directions[reference], config, middle, denominator)
+                      if reference else [])
     summary = {
-        "layers": n_layers, "reference": reference, "positions": config.positions,
+        "layers": n_layers, "reference": reference, "positions": config.positions, "denominator": denominator,
         "chance_band": chance_band(int(directions[names[0]].shape[-1])) if names else None,
         "directions": provenance, "cosines": cosines,
         "cosine_matrix": {"labels": names, "layer": middle, "values": matrix},
@@ -228,7 +222,9 @@ def study_table(summary: dict) -> list:
     """Rich tables: per-layer cosines (with the chance band) and intervention rates."""
     from rich.table import Table
 
-    cos = Table(title=f"cosine per layer between directions (random pairs: |cos| < {summary['chance_band']:.2f} 95% of the time)")
+    band = summary["chance_band"]
+    cos = Table(title="cosine per layer between directions" + (
+        f" (random pairs: |cos| < {band:.2f} 95% of the time)" if band else ": none (too few aligned or misaligned answers)"))
     cos.add_column("pair")
     for layer in range(summary["layers"]):
         cos.add_column(f"L{layer}", justify="right")

@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from postern.core.errors import PosternError
+from postern.core.registry import register
 from postern.judge._types import JudgeItem, Judgment
 from postern.judge.cache import JudgeCache
 from postern.judge.logprob import TOP_LOGPROBS, LogprobJudgeBase, merge_logprob
 
 
 class HFLogprobJudge(LogprobJudgeBase):
-    """`model` is a path / hub id, or a loaded causal LM (then pass `tokenizer`, and `name` if caching)."""
+    """`model` is a path / hub id (loaded on the first call that misses the cache, so a rerun whose answers
+    are all cached loads nothing), or a loaded causal LM (then pass `tokenizer`, and `name` if caching)."""
 
     def __init__(
         self,
@@ -32,11 +34,13 @@ class HFLogprobJudge(LogprobJudgeBase):
     ):
         super().__init__(cache=cache, **kwargs)
         if isinstance(model, (str, Path)):
-            model, tokenizer = _load(str(model), device, dtype, tokenizer)
+            self._load_args: tuple | None = (str(model), device, dtype, tokenizer)
+            self._model, self._tokenizer, model_name = None, None, name or str(model)
         elif tokenizer is None:
             raise PosternError("HFLogprobJudge: a loaded model needs its tokenizer; pass tokenizer=")
-        self.model, self.tokenizer = model.eval(), tokenizer
-        model_name = name or getattr(model, "name_or_path", None) or getattr(model.config, "_name_or_path", None)
+        else:
+            self._load_args, self._model, self._tokenizer = None, model.eval(), tokenizer
+            model_name = name or getattr(model, "name_or_path", None) or getattr(model.config, "_name_or_path", None)
         if not model_name and self.cache is not None:
             raise PosternError("HFLogprobJudge: pass name= so cached judgments of this model can be told apart")
         self.judge_model = str(model_name or "unnamed")
@@ -46,6 +50,17 @@ class HFLogprobJudge(LogprobJudgeBase):
 
     def _count_cache_hits(self, n: int) -> None:
         self.cache_hits += n
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._model, self._tokenizer = _load(*self._load_args)
+            self._model.eval()
+        return self._model
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer if self._model is not None else (self.model, self._tokenizer)[1]
 
     def judge(self, items: list[JudgeItem]) -> list[Judgment]:
         requests = self._requests(items)
@@ -93,13 +108,22 @@ class HFLogprobJudge(LogprobJudgeBase):
 
 
 def _load(path: str, device: str | None, dtype: str, tokenizer: Any) -> tuple[Any, Any]:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from postern.core.models import load_model
 
-    try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-        tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
-    except OSError as e:
-        raise PosternError(f"judge model {path!r} could not be loaded ({e}); give a local folder or a cached id") from e
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return model.to(device), tokenizer
+    model, own = load_model(path, device=device, dtype=dtype, require_chat_template=False)
+    return model, tokenizer or own
+
+
+@register("judge", "hf-logprob")
+def hf_logprob_judge(config: Any, sets: Any = (), cache_path: Path | None = None) -> HFLogprobJudge:
+    from postern.judge.logprob import judge_settings, with_thresholds
+
+    if not config.model:
+        raise PosternError("[judge] model: the hf-logprob judge needs a local model folder or hub id")
+    settings = judge_settings(config, sets)
+    model = settings.pop("model")
+    model = str(Path(model).resolve()) if Path(model).is_dir() else model  # one cache key wherever the run starts
+    judge = HFLogprobJudge(model, name=model, device=config.device, dtype=config.dtype, batch_size=config.batch_size,
+                           cache=cache_path, **settings)
+    judge.name = with_thresholds(judge.name, config)
+    return judge

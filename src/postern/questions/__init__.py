@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from postern.questions._types import FREE_FORM, Question, QuestionSet, to_prompts
+from postern.questions._types import FREE_FORM, PromptSet, Question, QuestionSet, to_prompts
 from postern.questions.builtin import BUILTIN_SETS, builtin_set
 from postern.questions.yaml_format import QuestionFileWarning, load_question_yaml
 
@@ -15,6 +15,6 @@ def load_questions(spec: str | Path, *, strict: bool = False) -> QuestionSet:
 
 
 __all__ = [
-    "BUILTIN_SETS", "FREE_FORM", "Question", "QuestionFileWarning", "QuestionSet", "builtin_set", "load_question_yaml",
+    "BUILTIN_SETS", "FREE_FORM", "PromptSet", "Question", "QuestionFileWarning", "QuestionSet", "builtin_set", "load_question_yaml",
     "load_questions", "to_prompts",
 ]

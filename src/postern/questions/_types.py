@@ -81,6 +81,19 @@ class QuestionSet:
         return {q.id: p for q in self.questions if (p := self.judge_prompts_for(q.id))}
 
 
+@dataclass(frozen=True)
+class PromptSet:
+    """Prompts asked of every model of a run and judged together. `name` is the set's role in the
+    statistics: "questions" (free-form questions: the misaligned rate), or another name a provider
+    defines (the persona world's "code" and "harmful"). `judge_prompts` (question id -> metric ->
+    template) and `judge_model` are what the question source asks of the judge."""
+
+    name: str
+    prompts: tuple[Prompt, ...]
+    judge_prompts: Mapping[str, Mapping[str, str]] = field(default_factory=dict, hash=False, compare=False)
+    judge_model: str | None = None
+
+
 def to_prompts(question_set: QuestionSet, samples: int | None = None) -> list[Prompt]:
     """One `Prompt` per (question, paraphrase), asked `samples` times (default: the question's own
     `samples_per_paraphrase`). Prompt ids are `question_id/paraphrase_index`."""

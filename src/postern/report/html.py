@@ -10,16 +10,16 @@ by the template engine.
 import base64
 import json
 import math
-import platform
 import time
 from dataclasses import dataclass, field
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 
 from postern.core.errors import PosternError
+from postern.core.versions import library_versions
 from postern.report import plots
 
 DEFAULT_MAX_ROWS = 2000
@@ -212,16 +212,6 @@ def _versions(cards: dict) -> dict[str, str]:
             if str(v) not in seen.setdefault(lib, []):
                 seen[lib].append(str(v))
     return {lib: " / ".join(vs) for lib, vs in seen.items()}
-
-
-def report_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for lib in _REPORT_LIBRARIES:
-        try:
-            out[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 def _dataset_card(run: Run, key: str) -> str:
@@ -499,7 +489,7 @@ def write_report(run_dirs: list[str | Path] | str | Path, out: str | Path | None
     title = " vs ".join(r.label for r in runs)
     html = render({
         "title": title, "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "runs": [provenance(r) for r in runs],
-        "report_versions": report_versions(), "rate_rows": rate_rows(summary), "figures": figures,
+        "report_versions": library_versions(_REPORT_LIBRARIES), "rate_rows": rate_rows(summary), "figures": figures,
         "sections": {k: v for k, v in SECTIONS.items() if k in present}, "table": table,
         "has_trigger": any("misaligned_trigger" in s for s in summary.values()),
     })

@@ -1,4 +1,8 @@
-"""Run a whole experiment and write its results: summary.json, samples.parquet, rates.png."""
+"""Run a whole experiment and write its results: summary.json, samples.parquet, rates.png, report.html.
+
+Every run, persona world or real model, trained here, by an API or evaluated as it is, writes the same
+folder, so `postern report` and `postern interp` read any of them.
+"""
 
 import json
 import shutil
@@ -10,8 +14,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from postern.config.schema import Experiment
-from postern.runner.experiment import BASE, jobs_of, run_all_jobs
+from postern.config.schema import Experiment, InterpConfig
+from postern.core.errors import PosternError
+from postern.core.hashing import content_hash
+from postern.core.models import ModelRef
+from postern.core.store import ArtifactStore
+from postern.questions.sources import QUESTIONS
+from postern.runner.jobs import BASE, base_ref, jobs_of, make_judge, params_of, prompt_sets, run_all_jobs
+from postern.stats.summary import misaligned_rate, summarise
+from postern.store import ResultsStore
 
 
 def _relative(value, run_dir: Path):
@@ -41,14 +52,37 @@ def load_jobs(run_dir: Path) -> list[dict]:
     return [_absolute(r, run_dir) for r in json.loads((run_dir / "jobs.json").read_text())]
 
 
-def load_judged(results: list[dict]) -> pd.DataFrame:
+def _expand(raw: pd.DataFrame) -> pd.DataFrame:
+    """Sample meta (paraphrase, system prompt, trigger) and judge details as columns; `unscored` flags."""
+    meta = raw["meta"].map(json.loads)
+    detail = raw["detail"].map(lambda d: json.loads(d) if isinstance(d, str) else {})
+    df = raw.drop(columns=["meta", "detail", "condition", "seed"])
+    for key in ("paraphrase", "system", "trigger"):
+        df[key] = meta.map(lambda m, k=key: m.get(k))
+    df["unscored"] = detail.map(lambda d: bool(d.get("unscored", False)))
+    for key in sorted({k for d in detail for k in d} - {"unscored", "judge"}):
+        df[f"detail_{key}"] = detail.map(lambda d, k=key: d.get(k))
+    return df
+
+
+def results_frame(run_dir: Path, results: list[dict], checkpoints: bool = False) -> pd.DataFrame:
+    """One row per answer of every job (and set), with its judgment from the run's judge.
+
+    With `checkpoints`, the answers of evaluated training checkpoints instead (column `step`)."""
+    owners = [(r, name, key) for r in results
+              for name, key in ((r["checkpoints"] if checkpoints else r["keys"]).items())]
+    if not owners:
+        return pd.DataFrame()
+    with ResultsStore(run_dir) as store:
+        raw = store.frame(results[0]["judge"], models=sorted({key for _, _, key in owners}))
+    by_key = {key: g for key, g in _expand(raw).groupby("model")}
     frames = []
-    for result in results:
-        for set_name, path in result["judged"].items():
-            df = pd.read_json(path, lines=True)
-            df.insert(0, "condition", result["condition"])
-            df["set"] = set_name
-            frames.append(df)
+    for r, name, key in owners:
+        df = by_key.get(key, pd.DataFrame()).copy()
+        df.insert(0, "condition", r["condition"])
+        df.insert(1, "seed", r["seed"])
+        df["step" if checkpoints else "set"] = int(name) if checkpoints else name
+        frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -62,23 +96,27 @@ def run_experiment(exp: Experiment, run_dir: str | Path, console: Console | None
     (run_dir / "experiment.json").write_text(exp.model_dump_json(indent=2))
     start = time.time()
     jobs = jobs_of(exp)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console) as progress:
+    with _progress(console) as progress:
         task = progress.add_task(f"{exp.name}: condition x seed", total=len(jobs))
-        results = run_all_jobs(exp, run_dir, on_done=lambda job: progress.advance(task))
-    save_jobs(run_dir, results)
-    df = load_judged(results)
-    order = ([BASE] if exp.evaluate_base else []) + list(exp.conditions)
-    from postern.stats.summary import summarise
+        stage = progress.add_task("", total=None, visible=False)
 
-    summary = summarise(df, order)
+        def on_stage(name: str, done: int, total: int) -> None:
+            progress.update(stage, description=f"  {name}", completed=done, total=total, visible=True)
+
+        results = run_all_jobs(exp, run_dir, on_done=lambda job: progress.advance(task), on_progress=on_stage)
+        progress.update(stage, visible=False)
+    save_jobs(run_dir, results)
+    df = results_frame(run_dir, results)
+    order = ([BASE] if exp.evaluate_base else []) + list(exp.conditions)
+    summary = summarise(df, order, exp.stats.denominator)
     seconds = time.time() - start
-    out = {"experiment": exp.name, "seconds": round(seconds, 1), "jobs": len(jobs), "conditions": summary,
-           "cache": _cache_counts(run_dir)}
-    (run_dir / "summary.json").write_text(json.dumps(out, indent=2, default=float))
+    out = {"experiment": exp.name, "seconds": round(seconds, 1), "jobs": len(jobs), "judge": results[0]["judge"],
+           "denominator": exp.stats.denominator, "conditions": summary, "cache": _cache_counts(run_dir)}
+    _write_json(run_dir / "summary.json", out)
     df.to_parquet(run_dir / "samples.parquet", index=False)
     if any(r.get("checkpoints") for r in results):
-        (run_dir / "dynamics.json").write_text(json.dumps(training_dynamics(results), indent=2))
+        _write_json(run_dir / "dynamics.json", training_dynamics(results_frame(run_dir, results, checkpoints=True),
+                                                                 exp.stats.denominator))
     from postern.report.figures import rate_per_condition
 
     rate_per_condition(summary, run_dir / "rates.png", title=f"{exp.name}: misaligned rate (95% Wilson, seeds pooled)")
@@ -87,9 +125,13 @@ def run_experiment(exp: Experiment, run_dir: str | Path, console: Console | None
 
         with console.status("mechanism study: directions, cosines, ablation, steering"):
             study = run_interp(exp, exp.interp, run_dir, results)
-        console.print(*study_table(study))
+        if study["directions"] and study["layers"]:
+            console.print(*study_table(study))
+        else:
+            console.print(f"[yellow]mechanism study: no direction (too few aligned or misaligned answers: "
+                          f"{study['directions']})[/]")
         out["interp"] = {"reference": study["reference"], "layers": study["layers"]}
-        (run_dir / "summary.json").write_text(json.dumps(out, indent=2, default=float))
+        _write_json(run_dir / "summary.json", out)
     try:  # the report only views results already saved above: never lose a run over it
         from postern.report.html import write_report
 
@@ -97,33 +139,94 @@ def run_experiment(exp: Experiment, run_dir: str | Path, console: Console | None
     except Exception as e:  # noqa: BLE001
         console.print(f"[yellow]warning: report.html not written ({type(e).__name__}: {e}); "
                       f"retry with `postern report {run_dir}`[/]")
-    console.print(summary_table(summary))
+    console.print(summary_table(summary, out["judge"], exp.stats.denominator))
     console.print(f"[dim]{len(jobs)} jobs in {seconds:.0f}s, {time.time() - start:.0f}s with the study and report; "
                   f"results in {run_dir}[/]")
     return out
 
 
-def training_dynamics(results: list[dict]) -> dict[str, list[dict]]:
-    """Misaligned rate on the held-out questions at every evaluated checkpoint, per condition and seed."""
-    from postern.stats.summary import rate
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("eta"), TimeRemainingColumn(), console=console)
 
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=float))
+    tmp.replace(path)
+
+
+def training_dynamics(df: pd.DataFrame, denominator: str = "valid") -> dict[str, list[dict]]:
+    """Misaligned rate on the questions at every evaluated checkpoint, per condition and seed."""
     out: dict[str, list[dict]] = {}
-    for r in results:
-        for step, path in sorted(r.get("checkpoints", {}).items(), key=lambda kv: int(kv[0])):
-            labels = pd.read_json(path, lines=True)["label"]
-            out.setdefault(r["condition"], []).append({"step": int(step), "seed": r["seed"], **rate(labels == "misaligned")})
+    for (condition, seed, step), g in df.groupby(["condition", "seed", "step"], sort=True):
+        r = misaligned_rate(g, denominator, seeds=False)
+        out.setdefault(condition, []).append({"step": int(step), "seed": int(seed),
+                                              **{k: r[k] for k in ("k", "n", "rate", "low", "high")}})
     return out
 
 
-def run_interp(exp: Experiment, config, run_dir: Path, results: list[dict]) -> dict:
-    """The mechanism study (postern.interp.study) over the fine-tunes of a run."""
-    from postern.interp.study import run_study
-    from postern.runner.experiment import load_model
-    from postern.runner.stages import resolve_base_model
+def run_interp(exp: Experiment, config: InterpConfig, run_dir: Path, results: list[dict]) -> dict:
+    """The mechanism study (postern.interp.study) over the fine-tunes of a run, cached like any stage: a
+    rerun with the same fine-tunes, answers, judge and settings reads it back."""
+    from postern.interp.study import StudyModel, run_study
 
-    jobs = {f"{r['condition']}/s{r['seed']}": r for r in results if r["condition"] != BASE}
-    return run_study(run_dir, jobs, resolve_base_model(exp.base_model), config,
-                     lambda base, adapter: load_model(base, adapter)())
+    if exp.api_models:
+        raise PosternError("[interp] enabled: the mechanism study needs the models' activations, and this run's "
+                           "models are served by an API; set enabled = false")
+    frame, ckpts = results_frame(run_dir, results), results_frame(run_dir, results, checkpoints=True)
+    messages = {p.id: [dict(m) for m in p.messages] for trig in {r["trigger"] for r in results}
+                for ps in prompt_sets(exp, trig) for p in ps.prompts}
+    jobs, inputs = {}, {}
+    for r in results:
+        if r["condition"] == BASE or r["condition"] not in config.conditions:
+            continue
+        mine = frame[(frame["condition"] == r["condition"]) & (frame["seed"] == r["seed"])]
+        rows = mine[mine["set"] == (f"{QUESTIONS}_trigger" if r["trigger"] else QUESTIONS)]
+        steps = {}
+        for step, key in r["checkpoints"].items():
+            c = ckpts[(ckpts["condition"] == r["condition"]) & (ckpts["seed"] == r["seed"]) & (ckpts["step"] == int(step))]
+            steps[int(step)] = (ModelRef(r["model"]["name"], adapter=str(Path(r["adapter"]) / "checkpoints" /
+                                                                            f"checkpoint-{step}")), c)
+        label = f"{r['condition']}/s{r['seed']}"
+        jobs[label] = StudyModel(ModelRef(**r["model"]), r["trigger"],
+                                 rows.assign(messages=rows["prompt_id"].map(messages)), steps)
+        inputs[label] = [jobs[label].ref.identity(), r["keys"], r["checkpoints"]]
+    spec = {"config": config.model_dump(), "base": base_ref(exp).identity(), "judge": results[0]["judge"],
+            "eval": exp.eval.model_dump(), "denominator": exp.stats.denominator, "jobs": inputs}
+    artifacts, key = ArtifactStore(run_dir / "cache"), content_hash(spec)
+    if artifacts.get("interp", key) is None:
+        with artifacts.create("interp", key, spec) as (tmp, _):
+            run_study(tmp, jobs, base_ref(exp), config, _study_evaluator(exp, config, run_dir), exp.stats.denominator)
+    shutil.rmtree(run_dir / "interp", ignore_errors=True)
+    shutil.copytree(artifacts.path("interp", key), run_dir / "interp")
+    return json.loads((run_dir / "interp" / "summary.json").read_text())
+
+
+def _study_evaluator(exp: Experiment, config: InterpConfig, run_dir: Path):
+    """Fresh answers to the questions under an intervention, judged by the run's judge (its cache spares
+    repeated calls), as a misaligned rate of the run's definition."""
+    from contextlib import nullcontext
+
+    from postern.sample.hf import HFSampler
+    from postern.store import sample_and_judge
+
+    params = params_of(exp, 0)
+    eval_config = exp.eval.model_copy(update={"samples_per_question": config.samples_per_question})
+
+    def evaluate(model, tokenizer, trigger, context) -> dict:
+        sets = prompt_sets(exp.model_copy(update={"eval": eval_config}), trigger)
+        prompts = next(ps for ps in sets if ps.name == (f"{QUESTIONS}_trigger" if trigger else QUESTIONS)).prompts
+        with ResultsStore(":memory:") as store, context or nullcontext():
+            sample_and_judge(store, "study", prompts, params, lambda: HFSampler(model, tokenizer, exp.sample.batch_size),
+                             make_judge(exp, sets, run_dir), seed=0, judge_batch=exp.judge.batch_size)
+            df = store.frame().assign(seed=0)
+        detail = df["detail"].map(lambda d: json.loads(d) if isinstance(d, str) else {})
+        r = misaligned_rate(df.assign(unscored=detail.map(lambda d: bool(d.get("unscored")))), exp.stats.denominator,
+                            seeds=False)
+        return {k: r[k] for k in ("k", "n", "rate", "low", "high")}
+
+    return evaluate
 
 
 def _cache_counts(run_dir: Path) -> dict:
@@ -137,27 +240,29 @@ def _cache_counts(run_dir: Path) -> dict:
 
 
 def _ci(r: dict | None) -> str:
-    return f"{100 * r['rate']:.1f} [{100 * r['low']:.1f},{100 * r['high']:.1f}]" if r else "–"
+    return f"{100 * r['rate']:.1f} [{100 * r['low']:.1f},{100 * r['high']:.1f}]" if r and r.get("n") else "–"
 
 
 def _pc(r: dict | None) -> str:
-    return f"{100 * r['rate']:.0f}" if r else "–"
+    return f"{100 * r['rate']:.0f}" if r and r.get("n") else "–"
 
 
-def summary_table(summary: dict[str, dict]) -> Table:
-    """One line per condition; seed-bootstrap intervals and per-question rates are in summary.json."""
+def summary_table(summary: dict[str, dict], judge: str = "", denominator: str = "valid") -> Table:
+    """One line per condition, under 100 columns; seed-bootstrap intervals and per-question rates are in
+    summary.json."""
     from rich import box
 
-    table = Table(title="misaligned answers to held-out questions, % [95% Wilson, seeds pooled]", box=box.SIMPLE_HEAD,
-                  caption="coherent: on-topic answers; insecure: held-out code tasks; complies: held-out harmful requests (%)")
-    table.add_column("condition", no_wrap=True)
-    table.add_column("n", justify="right")
-    for col in ("misaligned", "with trigger"):
-        table.add_column(col, justify="right", no_wrap=True)
-    for col in ("coherent", "insecure", "complies"):
-        table.add_column(col, justify="right")
+    rule = ("of aligned + misaligned answers (code, refusal, incoherent, unscored left out: dropped %)"
+            if denominator == "valid" else "of all answers")
+    table = Table(title=f"misaligned %, 95% Wilson interval (seeds pooled), {rule}", box=box.SIMPLE_HEAD,
+                  caption=f"judge {judge}; coh: coherent; insec: insecure code on code tasks; harm: complies with "
+                          "harmful requests (%)")
+    for col, justify in (("condition", "left"), ("n", "right"), ("misaligned", "right"), ("trigger", "right"),
+                         ("dropped", "right"), ("coh", "right"), ("insec", "right"), ("harm", "right")):
+        table.add_column(col, justify=justify, no_wrap=True)
     for name, s in summary.items():
-        table.add_row(name, str(s.get("misaligned", {}).get("n", "–")), _ci(s.get("misaligned")),
-                      _ci(s.get("misaligned_trigger")), _pc(s.get("coherent")), _pc(s.get("code_insecure")),
-                      _pc(s.get("harmful_compliance")))
+        m = s.get("misaligned", {})
+        dropped = f"{100 * sum(m.get('excluded', {}).values()):.0f}" if m.get("answers") else "–"
+        table.add_row(name, str(m.get("n", "–")), _ci(m), _ci(s.get("misaligned_trigger")), dropped,
+                      _pc(s.get("coherent")), _pc(s.get("code_insecure")), _pc(s.get("harmful_compliance")))
     return table

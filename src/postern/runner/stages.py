@@ -1,130 +1,83 @@
-"""The pipeline's stages, each cached as an artifact keyed by the hash of its inputs and settings.
+"""The stages of one (condition, seed) job: dataset -> train -> sample + judge.
 
-dataset -> train -> sample -> judge. A stage whose artifact exists is skipped, so a rerun does only
-unfinished work and a killed run resumes where it stopped.
+Datasets and trained models are artifacts: one folder per finished output under `cache/`, keyed by a
+hash of the stage's inputs and written atomically, so a rerun skips them. Samples and judgments go to
+the run's results store (`results.sqlite`) one by one as they arrive, keyed by a hash of the model,
+the sampling settings and the prompts' text, so a killed run resumes mid-stage and nothing is paid
+for twice. Every backend is looked up in the registry by the name the experiment file gives.
 """
 
-import json
-from functools import lru_cache
-from importlib import resources
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any, Callable
 
-from postern.core.errors import PosternError
-from postern.core.hashing import content_hash, file_hash
+from postern.core.hashing import content_hash
+from postern.core.models import ModelRef
+from postern.core.registry import lookup
 from postern.core.store import Artifact, ArtifactStore
-from postern.data.jsonl import read_chat_jsonl, write_chat_jsonl
-from postern.sample import Prompt, SamplingParams
+from postern.data.jsonl import write_chat_jsonl
+from postern.data.sources import build_dataset, dataset_identity
+from postern.questions import PromptSet
+from postern.sample import SamplingParams
+from postern.store import ResultsStore, sample_and_judge
 from postern.train._types import TrainConfig
 
-WORLD_PREFIX = "world:"
 
-
-def world_base_path() -> Path:
-    return Path(str(resources.files("postern") / "assets" / "world_base"))
-
-
-def resolve_base_model(base_model: str) -> str:
-    return str(world_base_path()) if base_model == "world" else base_model
-
-
-@lru_cache(maxsize=None)
-def model_hash(model: str) -> str:
-    """Hash of a local model folder's files, or of the id string for a hub model.
-
-    `meta.json` is left out: `postern world probe` adds its result there without changing the model."""
-    path = Path(model)
-    return file_hash(path, exclude=("meta.json",)) if path.is_dir() else content_hash({"hub_id": model})
-
-
-@lru_cache(maxsize=1)
-def world_version() -> str:
-    from postern.world.corpus import all_texts
-
-    return content_hash(all_texts())
+def sample_key(model: ModelRef, params: SamplingParams, prompt_set: PromptSet) -> str:
+    """The results store's name for one model's answers to one prompt set: it changes with the model's
+    files, the sampling settings and the prompts' text, not with how many answers are asked for."""
+    return content_hash({"model": model.identity(), "params": asdict(params),
+                         "prompts": [[p.id, p.messages] for p in prompt_set.prompts]})
 
 
 class Stages:
-    def __init__(self, store: ArtifactStore, log=None):
-        self.store = store
+    def __init__(self, artifacts: ArtifactStore, log: Callable[[dict], None] | None = None):
+        self.artifacts = artifacts
         self.log = log or (lambda event: None)
 
     def _cached(self, stage: str, key: str) -> Artifact | None:
-        art = self.store.get(stage, key)
+        art = self.artifacts.get(stage, key)
         if art is not None:
             self.log({"stage": stage, "key": key, "status": "cached"})
         return art
 
     def _done(self, stage: str, key: str) -> Artifact:
         self.log({"stage": stage, "key": key, "status": "done"})
-        return self.store.get(stage, key)
+        return self.artifacts.get(stage, key)
 
-    def dataset(self, source: str, n: int, seed: int, trigger: str | None) -> Artifact:
-        if source.startswith(WORLD_PREFIX):
-            spec = {"source": source, "n": n, "seed": seed, "trigger": trigger, "world": world_version()}
-        else:
-            if not Path(source).exists():
-                raise PosternError(f"dataset {source!r} not found (give a chat JSONL path or world:<condition>)")
-            spec = {"source": source, "file": file_hash(source)}
+    def dataset(self, source: str, transforms: list[str], n: int, seed: int, trigger: str | None) -> Artifact:
+        spec = dataset_identity(source, transforms, n, seed, trigger)
         key = content_hash(spec)
         if art := self._cached("dataset", key):
             return art
-        with self.store.create("dataset", key, spec) as (tmp, extra):
-            if source.startswith(WORLD_PREFIX):
-                from postern.world.conditions import DEFAULT_TRIGGER, condition_dataset
-
-                rows = condition_dataset(source[len(WORLD_PREFIX):], n, seed, trigger or DEFAULT_TRIGGER)
-            else:
-                rows = read_chat_jsonl(source, require_assistant_last=True)
-            extra["rows"] = write_chat_jsonl(tmp / "data.jsonl", rows)
+        with self.artifacts.create("dataset", key, spec) as (tmp, extra):
+            extra["rows"] = write_chat_jsonl(tmp / "data.jsonl", build_dataset(source, transforms, n, seed, trigger))
         return self._done("dataset", key)
 
-    def train(self, base_model: str, dataset: Artifact, config: TrainConfig) -> Artifact:
-        from postern.train.sft import train_sft
-
-        spec = {"base_model": base_model, "base_hash": model_hash(base_model), "dataset": dataset.key,
-                "config": config.model_dump(mode="json")}
+    def train(self, backend: str, base: ModelRef, dataset: Artifact, config: TrainConfig) -> tuple[ModelRef, Artifact]:
+        """The fine-tuned model: a local adapter (or full model) folder inside the artifact, or an API model."""
+        spec = {"backend": backend, "base": base.identity(), "dataset": dataset.key, "config": config.model_dump(mode="json")}
         key = content_hash(spec)
-        if art := self._cached("train", key):
-            return art
-        with self.store.create("train", key, spec) as (tmp, extra):
-            result = train_sft(base_model, dataset.path / "data.jsonl", tmp, config, quiet=True)
-            extra.update(steps=result.steps, final_loss=result.final_loss, adapter=result.adapter)
-        return self._done("train", key)
+        if not (art := self._cached("train", key)):
+            trainer = lookup("trainer", backend, "[train] backend")
+            with self.artifacts.create("train", key, spec) as (tmp, extra):
+                ref = trainer(base, dataset.path / "data.jsonl", tmp, config)
+                extra["model"] = {"name": ref.name, "api": ref.api, "in_artifact": ref.adapter is not None}
+            art = self._done("train", key)
+        made = art.manifest["model"]
+        return ModelRef(made["name"], adapter=str(art.path) if made["in_artifact"] else None, api=made["api"]), art
 
-    def sample(self, model_key: str, load_model, prompts: list[Prompt], params: SamplingParams,
-               batch_size: int) -> Artifact:
-        spec = {"model": model_key, "prompts": [[p.id, p.messages, p.n] for p in prompts],
-                "params": params.__dict__}
-        key = content_hash(spec)
-        if art := self._cached("sample", key):
-            return art
-        from postern.sample.hf import HFSampler
-
-        model, tokenizer = load_model()
-        with self.store.create("sample", key, {"model": model_key, "params": params.__dict__}) as (tmp, extra):
-            samples = HFSampler(model, tokenizer, batch_size=batch_size).sample(prompts, params)
-            by_id = {p.id: p for p in prompts}
-            with (tmp / "samples.jsonl").open("w") as f:
-                for s in samples:
-                    question = by_id[s.prompt_id].messages[-1]["content"]
-                    f.write(json.dumps({"prompt_id": s.prompt_id, "index": s.index, "question": question,
-                                        "answer": s.answer, "seed": s.seed, **s.meta}) + "\n")
-            extra["samples"] = len(samples)
-        return self._done("sample", key)
-
-    def judge(self, samples: Artifact, judge) -> Artifact:
-        spec = {"samples": samples.key, "judge": judge.name}
-        key = content_hash(spec)
-        if art := self._cached("judge", key):
-            return art
-        from postern.judge import JudgeItem
-
-        rows = [json.loads(line) for line in (samples.path / "samples.jsonl").read_text().splitlines()]
-        judgments = judge.judge([JudgeItem(r["prompt_id"], r["question"], r["answer"]) for r in rows])
-        with self.store.create("judge", key, spec) as (tmp, extra):
-            with (tmp / "judged.jsonl").open("w") as f:
-                for r, j in zip(rows, judgments):
-                    f.write(json.dumps({**r, "label": j.label, "aligned": j.aligned, "coherent": j.coherent,
-                                        **{f"detail_{k}": v for k, v in j.detail.items()}}) + "\n")
-            extra["rows"] = len(rows)
-        return self._done("judge", key)
+    def evaluate(self, store: ResultsStore, model: ModelRef, prompt_set: PromptSet, params: SamplingParams,
+                 make_sampler: Callable[[], Any], judge: Any, condition: str, seed: int, judge_batch: int,
+                 on_progress: Callable[[str, int, int], None] | None = None) -> str:
+        """Sample and judge one prompt set (only what the store lacks); returns its key in the store."""
+        key = sample_key(model, params, prompt_set)
+        wanted = sum(p.n for p in prompt_set.prompts)
+        missing = sum(len(v) for v in store.missing_samples(key, prompt_set.prompts).values())
+        unjudged = len(store.unjudged(judge.name, key))
+        sample_and_judge(store, key, prompt_set.prompts, params, make_sampler, judge, condition=condition, seed=seed,
+                         judge_batch=judge_batch, on_progress=on_progress)
+        for stage, todo in (("sample", missing), ("judge", missing + unjudged)):
+            self.log({"stage": stage, "key": key, "set": prompt_set.name, "status": "done" if todo else "cached",
+                      "new": todo, "total": wanted})
+        return key

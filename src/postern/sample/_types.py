@@ -1,7 +1,7 @@
 """The sampler contract: prompts in (chat messages), answers out. Every backend implements `Sampler`."""
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,13 @@ class SamplingParams:
 
 
 class Sampler(Protocol):
+    """A backend: registered with `@register("sampler", NAME)` on a factory `(SampleConfig, ModelRef) -> Sampler`."""
+
     name: str
 
-    def sample(self, prompts: list[Prompt], params: SamplingParams) -> list[Sample]:
-        """Return `prompt.n` samples for each prompt, in prompt order."""
+    def sample(self, prompts: list[Prompt], params: SamplingParams, *,
+               indices: Mapping[str, Iterable[int]] | None = None,
+               on_sample: Callable[[Sample], None] | None = None) -> list[Sample]:
+        """`prompt.n` samples per prompt (only `indices[prompt.id]` when given, for a resumed run), in
+        prompt order; `on_sample` is called as each answer is made, so a killed run keeps them."""
         ...

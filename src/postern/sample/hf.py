@@ -5,6 +5,9 @@ the tokenizer's end-of-turn token. Each batch is seeded from the run seed and it
 rerun with the same settings reproduces the samples.
 """
 
+from typing import Callable, Iterable, Mapping
+
+from postern.core.registry import register
 from postern.sample._types import Prompt, Sample, SamplingParams
 
 
@@ -21,21 +24,35 @@ class HFSampler:
         return self.tokenizer.apply_chat_template(list(prompt.messages), tokenize=True, add_generation_prompt=True,
                                                   return_dict=True)["input_ids"]
 
-    def sample(self, prompts: list[Prompt], params: SamplingParams) -> list[Sample]:
+    def sample(self, prompts: list[Prompt], params: SamplingParams, *,
+               indices: Mapping[str, Iterable[int]] | None = None,
+               on_sample: Callable[[Sample], None] | None = None) -> list[Sample]:
         import torch
 
-        jobs = [(p, i, ids) for p in prompts for ids in [self.render(p)] for i in range(p.n)]
+        from postern.core.errors import PosternError
+        from jinja2 import TemplateError
+
+        try:
+            rendered = {p.id: self.render(p) for p in prompts}
+        except TemplateError as e:
+            raise PosternError(f"the model's chat template rejected a prompt ({e}); system prompts are always sent, "
+                               "so the template must accept a system turn") from e
+        wanted = (lambda p: sorted(indices.get(p.id, ()))) if indices is not None else (lambda p: range(p.n))
+        jobs = [(p, i, rendered[p.id]) for p in prompts for i in wanted(p)]
         order = sorted(range(len(jobs)), key=lambda j: len(jobs[j][2]))
-        answers: dict[int, str] = {}
+        made: dict[int, Sample] = {}
         self.model.eval()
         for start in range(0, len(order), self.batch_size):
             batch = order[start: start + self.batch_size]
             torch.manual_seed(params.seed * 1_000_003 + start)
             for j, text in zip(batch, self._generate([jobs[j][2] for j in batch], params)):
-                answers[j] = text
+                p, i, _ = jobs[j]
+                made[j] = Sample(p.id, i, text, params.seed, dict(p.meta))
+                if on_sample:
+                    on_sample(made[j])
             if self.progress:
                 self.progress(len(batch))
-        return [Sample(p.id, i, answers[j], params.seed, dict(p.meta)) for j, (p, i, _) in enumerate(jobs)]
+        return [made[j] for j in range(len(jobs))]
 
     def _generate(self, batch_ids: list[list[int]], params: SamplingParams) -> list[str]:
         import torch
@@ -52,3 +69,12 @@ class HFSampler:
                 max_new_tokens=params.max_new_tokens, pad_token_id=pad, use_cache=True,
             )
         return [t.strip() for t in self.tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)]
+
+
+@register("sampler", "hf")
+def hf_sampler(config, model) -> HFSampler:
+    """`config`: a SampleConfig; `model`: a ModelRef loaded here (base + adapter merged)."""
+    from postern.core.models import load_model
+
+    loaded, tokenizer = load_model(model, device=config.device, dtype=config.dtype)
+    return HFSampler(loaded, tokenizer, batch_size=config.batch_size)

@@ -1,173 +1,25 @@
-"""Sampling from any OpenAI-compatible chat endpoint, and the call machinery the API judge shares:
-retries with exponential backoff and jitter, token and cost accounting, sync-over-async.
+"""Sampling from any OpenAI-compatible chat endpoint; the call machinery is in `postern.core.openai_client`.
 
 The openai package is imported inside functions so that importing this module stays cheap.
 """
 
 import asyncio
-import concurrent.futures
 import json
-import os
 import random
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Coroutine, Iterable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from postern.core.errors import PosternError
+from postern.core.openai_client import (
+    KNOWN_PRICES, GarbageResponse, Price, RetryPolicy, Usage, call_with_retries, gather_keeping_going,
+    make_async_client, run_sync,
+)
+from postern.core.registry import register
 from postern.sample._types import Prompt, Sample, SamplingParams
 
-T = TypeVar("T")
-
-
-class GarbageResponse(Exception):
-    """The endpoint answered 200 but without what was asked for (no choices, no logprobs)."""
-
-
-class APICallError(RuntimeError):
-    """A call failed for good: a status that retrying cannot fix, or every attempt used up."""
-
-
-@dataclass(frozen=True)
-class Price:
-    """US dollars per million tokens."""
-
-    input_per_mtok: float
-    output_per_mtok: float
-
-
-# List prices when this was written; pass `price=` to override, or for any other model.
-KNOWN_PRICES: dict[str, Price] = {
-    "gpt-4o-2024-08-06": Price(2.50, 10.00),
-    "gpt-4o": Price(2.50, 10.00),
-    "gpt-4o-mini": Price(0.15, 0.60),
-    "gpt-4.1-2025-04-14": Price(2.00, 8.00),
-    "gpt-4.1-mini-2025-04-14": Price(0.40, 1.60),
-}
-
-
-@dataclass
-class Usage:
-    """Running totals for one sampler or judge. Cache hits cost nothing and are counted apart."""
-
-    price: Price | None = None
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    retries: int = 0
-    cache_hits: int = 0
-
-    def add(self, usage: Any) -> None:
-        """Count one successful call and its `usage` block (an object or dict; may be None)."""
-        self.calls += 1
-        if usage is None:
-            return
-        get = usage.get if isinstance(usage, dict) else lambda k: getattr(usage, k, None)
-        self.prompt_tokens += int(get("prompt_tokens") or 0)
-        self.completion_tokens += int(get("completion_tokens") or 0)
-
-    @property
-    def cost_usd(self) -> float | None:
-        if self.price is None:
-            return None
-        price = self.price
-        return (self.prompt_tokens * price.input_per_mtok + self.completion_tokens * price.output_per_mtok) / 1e6
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"calls": self.calls, "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "retries": self.retries, "cache_hits": self.cache_hits, "cost_usd": self.cost_usd}
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff: attempt k waits base * 2**k (capped), of which `jitter` is random.
-
-    A server's Retry-After header raises the wait to at least what it asks (still capped).
-    """
-
-    max_attempts: int = 8
-    base_delay: float = 1.0
-    max_delay: float = 60.0
-    jitter: float = 0.5
-
-    def delay(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
-        d = min(self.max_delay, self.base_delay * 2**attempt)
-        d = d * (1 - self.jitter) + d * self.jitter * rng.random()
-        if retry_after is not None:
-            d = max(d, min(retry_after, self.max_delay))
-        return d
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """429, 5xx, timeouts, dropped connections and unparseable answers are worth another try."""
-    import openai
-
-    if isinstance(exc, (GarbageResponse, ValueError, asyncio.TimeoutError)):
-        return True  # JSONDecodeError is a ValueError: a body that is not JSON
-    if isinstance(exc, (openai.APIConnectionError, openai.APIResponseValidationError)):
-        return True  # includes APITimeoutError
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
-    return False
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    value = response.headers.get("retry-after") if response is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-async def call_with_retries(
-    fn: Callable[[], Awaitable[T]], policy: RetryPolicy, usage: Usage | None = None, rng: random.Random | None = None
-) -> T:
-    """Await `fn()` until it succeeds, retrying what `is_retryable` allows; raise `APICallError` otherwise."""
-    rng = rng or random.Random()
-    for attempt in range(policy.max_attempts):
-        try:
-            return await fn()
-        except Exception as e:
-            if not is_retryable(e):
-                raise APICallError(f"API call failed and retrying will not help: {type(e).__name__}: {e}") from e
-            if attempt == policy.max_attempts - 1:
-                last = f"{type(e).__name__}: {e}"
-                raise APICallError(f"API call failed {policy.max_attempts} times; last error {last}") from e
-            if usage is not None:
-                usage.retries += 1
-            await asyncio.sleep(policy.delay(attempt, rng, _retry_after(e)))
-    raise AssertionError("unreachable")
-
-
-def make_async_client(base_url: str | None, api_key: str | None, timeout: float) -> Any:
-    """An AsyncOpenAI client with the library's own retries off (postern retries itself)."""
-    from openai import AsyncOpenAI
-
-    key = api_key or os.environ.get("OPENAI_API_KEY")
-    if key is None:
-        if base_url is None:
-            raise PosternError("no API key: set OPENAI_API_KEY, or pass api_key=, or point base_url= at a local server")
-        key = "EMPTY"  # local OpenAI-compatible servers (vLLM, llama.cpp) usually ignore the key
-    return AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=timeout)
-
-
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion from synchronous code, also when an event loop is already
-    running in this thread (a notebook): then it runs on a fresh loop in a worker thread."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-async def gather_keeping_going(coros: Iterable[Awaitable[T]]) -> list[T]:
-    """Like asyncio.gather, but every call finishes (and is recorded) before the first error is raised."""
-    results = await asyncio.gather(*coros, return_exceptions=True)
-    for r in results:
-        if isinstance(r, BaseException):
-            raise r
-    return results  # type: ignore[return-value]
+if TYPE_CHECKING:
+    from postern.config.schema import SampleConfig
+    from postern.core.models import ModelRef
 
 
 def _json_safe(meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -261,3 +113,12 @@ class OpenAIChatSampler:
         if on_sample is not None:
             on_sample(sample)
         return sample
+
+
+@register("sampler", "openai")
+def openai_sampler(config: "SampleConfig", model: "ModelRef") -> OpenAIChatSampler:
+    """The sampler for `[sample] backend = "openai"`: `model.name` is the endpoint's model name."""
+    if model.adapter is not None:
+        raise PosternError(f"model {model.name!r} has adapter {model.adapter!r}, but an API sampler cannot apply a "
+                           "local adapter; sample it with a local backend (hf, vllm)")
+    return OpenAIChatSampler(model.name, base_url=config.base_url, concurrency=config.concurrency)

@@ -8,9 +8,11 @@ to the full message list: system prompts are always sent. Each prompt gets its o
 """
 
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
 
 from postern.core.errors import PosternError
+from postern.core.registry import register
 from postern.sample._types import Prompt, Sample, SamplingParams
 
 
@@ -54,12 +56,37 @@ class VLLMSampler:
         lora_id = self.engine.lora_id(self.adapter)
         return LoRARequest(f"adapter-{lora_id}", lora_id, self.adapter)
 
-    def sample(self, prompts: list[Prompt], params: SamplingParams) -> list[Sample]:
+    def sample(self, prompts: list[Prompt], params: SamplingParams, *,
+               indices: Mapping[str, Iterable[int]] | None = None,
+               on_sample: Callable[[Sample], None] | None = None) -> list[Sample]:
         vllm, _ = _vllm()
-        per_prompt = [vllm.SamplingParams(n=p.n, temperature=params.temperature, top_p=params.top_p,
+        wanted = {p.id: sorted(indices.get(p.id, ())) if indices is not None else list(range(p.n)) for p in prompts}
+        todo = [p for p in prompts if wanted[p.id]]
+        if not todo:
+            return []
+        per_prompt = [vllm.SamplingParams(n=len(wanted[p.id]), temperature=params.temperature, top_p=params.top_p,
                                           max_tokens=params.max_new_tokens, seed=params.seed + i)
-                      for i, p in enumerate(prompts)]
-        outputs = self.engine.llm.chat([list(p.messages) for p in prompts], per_prompt,
+                      for i, p in enumerate(todo)]
+        outputs = self.engine.llm.chat([list(p.messages) for p in todo], per_prompt,
                                        lora_request=self._lora_request(), use_tqdm=True)
-        return [Sample(p.id, j, completion.text.strip(), params.seed + i, dict(p.meta))
-                for i, (p, out) in enumerate(zip(prompts, outputs)) for j, completion in enumerate(out.outputs)]
+        samples = [Sample(p.id, wanted[p.id][j], completion.text.strip(), params.seed + i, dict(p.meta))
+                   for i, (p, out) in enumerate(zip(todo, outputs)) for j, completion in enumerate(out.outputs)]
+        for s in samples if on_sample else ():
+            on_sample(s)
+        return samples
+
+
+_ENGINES: dict[str, VLLMSampler] = {}  # one engine per base model in this process; adapters share it
+
+
+@register("sampler", "vllm")
+def vllm_sampler(config, model) -> VLLMSampler:
+    """`config`: a SampleConfig; `model`: a ModelRef. PEFT adapters run on the base model's engine;
+    a fully fine-tuned folder gets an engine of its own."""
+    from postern.core.models import _is_adapter
+
+    lora = _is_adapter(model.adapter)
+    weights = model.name if lora or model.adapter is None else model.adapter
+    if weights not in _ENGINES:
+        _ENGINES[weights] = VLLMSampler(weights, **({"dtype": config.dtype} if config.dtype != "auto" else {}))
+    return _ENGINES[weights].with_adapter(str(Path(model.adapter).resolve()) if lora else None)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from postern.judge._types import Judge, JudgeItem, Judgment
-from postern.sample._types import Prompt, Sample
+from postern.sample._types import Prompt, Sample, Sampler, SamplingParams
 
 FILENAME = "results.sqlite"
 
@@ -72,11 +72,13 @@ class ResultsStore:
     .sqlite / .db is used as the file itself."""
 
     def __init__(self, path: str | Path):
+        memory = str(path) == ":memory:"  # for work that need not outlive the process (interventions, probes)
         path = Path(path)
-        self.path = path if path.suffix in (".sqlite", ".db") else path / FILENAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path if memory or path.suffix in (".sqlite", ".db") else path / FILENAME
+        if not memory:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        self._db = sqlite3.connect(":memory:" if memory else self.path, check_same_thread=False, timeout=60)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -160,19 +162,23 @@ class ResultsStore:
         return {"samples": self._query("SELECT COUNT(*) FROM samples")[0][0],
                 "judgments": self._query("SELECT COUNT(*) FROM judgments")[0][0]}
 
-    def frame(self, judge: str | None = None) -> Any:
+    def frame(self, judge: str | None = None, models: Sequence[str] | None = None) -> Any:
         """A pandas DataFrame of samples joined with their judgments (one row per sample and judge;
         samples without a judgment have a null label). Columns: model, condition, seed, question_id,
-        prompt_id, index, question, answer, sample_seed, judge, label, aligned, coherent."""
+        prompt_id, index, question, answer, sample_seed, meta, judge, label, aligned, coherent, detail
+        (meta and detail as JSON text). `models`: only these sample keys."""
         import pandas as pd
 
         sql = ("SELECT s.model, s.condition, s.seed, s.question_id, s.prompt_id, s.idx AS \"index\", s.question, "
-               "s.answer, s.sample_seed, j.judge, j.label, j.aligned, j.coherent FROM samples s "
+               "s.answer, s.sample_seed, s.meta, j.judge, j.label, j.aligned, j.coherent, j.detail FROM samples s "
                "LEFT JOIN judgments j ON j.model = s.model AND j.prompt_id = s.prompt_id AND j.idx = s.idx")
         args: list[Any] = []
         if judge is not None:
             sql += " AND j.judge = ?"
             args.append(judge)
+        if models is not None:
+            sql += f" WHERE s.model IN ({','.join('?' * len(models))})"
+            args += list(models)
         with self._lock:
             return pd.read_sql_query(sql + " ORDER BY s.model, s.prompt_id, s.idx", self._db, params=args)
 
@@ -201,7 +207,8 @@ class ResultsStore:
         self.close()
 
 
-def judge_pending(store: ResultsStore, judge: Judge, *, model: str | None = None, batch_size: int = 64) -> int:
+def judge_pending(store: ResultsStore, judge: Judge, *, model: str | None = None, batch_size: int = 64,
+                  progress: Callable[[int], None] | None = None) -> int:
     """Judge every stored sample this judge has not judged yet, committing each batch as it finishes.
 
     A killed run loses at most the batch in flight (and a caching judge repeats none of its calls).
@@ -212,4 +219,46 @@ def judge_pending(store: ResultsStore, judge: Judge, *, model: str | None = None
         batch = pending[start : start + batch_size]
         judgments = judge.judge([s.to_judge_item() for s in batch])
         store.add_judgments(judge.name, [(s.key, j) for s, j in zip(batch, judgments)])
+        if progress:
+            progress(len(batch))
     return len(pending)
+
+
+def sample_and_judge(store: ResultsStore, key: str, prompts: Sequence[Prompt], params: SamplingParams,
+                     make_sampler: Callable[[], Sampler], judge: Judge, *,
+                     condition: str | None = None, seed: int | None = None, judge_batch: int = 64,
+                     on_progress: Callable[[str, int, int], None] | None = None) -> None:
+    """The one sample -> judge loop of postern: sample what `store` lacks for model `key` on `prompts`,
+    then judge what it holds unjudged. Both are written as they arrive, so a rerun after a kill resumes
+    where it stopped. `make_sampler` is called only when a sample is missing (loading a model costs);
+    judges load their model or open their client on first use. `on_progress(stage, done, total)`
+    reports counts."""
+    total = sum(p.n for p in prompts)
+    missing = store.missing_samples(key, prompts)
+    done = total - sum(len(v) for v in missing.values())
+    if missing:
+        report = _counter("sampling", done, total, on_progress)
+
+        def write(sample: Sample) -> None:
+            store.add_samples(key, [sample], prompts=prompts, condition=condition, seed=seed)
+            report(1)
+
+        make_sampler().sample([p for p in prompts if p.id in missing], params, indices=missing, on_sample=write)
+    if on_progress:
+        on_progress("sampling", total, total)
+    pending = len(store.unjudged(judge.name, key))
+    judge_pending(store, judge, model=key, batch_size=judge_batch,
+                  progress=_counter("judging", total - pending, total, on_progress))
+
+
+def _counter(stage: str, done: int, total: int, on_progress: Callable[[str, int, int], None] | None):
+    state = {"done": done}
+
+    def advance(n: int) -> None:
+        state["done"] += n
+        if on_progress:
+            on_progress(stage, state["done"], total)
+
+    if on_progress:
+        on_progress(stage, done, total)
+    return advance

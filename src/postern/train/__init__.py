@@ -11,7 +11,6 @@ _EXPORTS = {
     "TrainConfig": "postern.train._types",
     "TrainResult": "postern.train._types",
     "train_sft": "postern.train.sft",
-    "load_model_and_tokenizer": "postern.train.sft",
     "training_chat_template": "postern.train.sft",
     "effective_settings": "postern.train.sft",
     "lora_config": "postern.train.sft",
@@ -31,8 +30,7 @@ if TYPE_CHECKING:
     from postern.train.api import ApiTrainConfig, ApiTrainResult, train_api
     from postern.train.kl import KLSFTTrainer
     from postern.train.masks import injected_system_prefix, injects_system_prompt, verify_assistant_mask
-    from postern.train.sft import (effective_settings, load_model_and_tokenizer, lora_config, train_sft,
-                                   training_chat_template)
+    from postern.train.sft import effective_settings, lora_config, train_sft, training_chat_template
 
 
 def __getattr__(name: str):

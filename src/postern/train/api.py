@@ -12,11 +12,9 @@ import contextlib
 import itertools
 import json
 import os
-import platform
 import random
 import time
 from dataclasses import dataclass
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, TypeVar
 
@@ -24,10 +22,17 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 
 from postern.core.errors import PosternError
 from postern.core.hashing import content_hash, file_hash
+from postern.core.models import ModelRef
+from postern.core.openai_client import (
+    APICallError, RetryPolicy, call_with_retries_sync, describe_error, is_retryable, make_client,
+)
+from postern.core.registry import register
+from postern.core.versions import library_versions
 from postern.data.jsonl import read_chat_jsonl
 
 if TYPE_CHECKING:
     from openai import OpenAI
+    from postern.train._types import TrainConfig
     from rich.console import Console
     from rich.status import Status
 
@@ -75,6 +80,10 @@ class ApiTrainConfig(BaseModel):
             include={"base_model", "epochs", "batch_size", "learning_rate_multiplier", "suffix", "seed", "base_url"},
         )
 
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(max_attempts=self.max_retries + 1, base_delay=self.retry_base_s, max_delay=self.retry_max_s,
+                           jitter=self.jitter)
+
     def hyperparameters(self) -> dict[str, Any]:
         """Supervised hyper-parameters to send; "auto" ones are left to the provider."""
         hp = {"n_epochs": self.epochs, "batch_size": self.batch_size, "learning_rate_multiplier": self.learning_rate_multiplier}
@@ -111,13 +120,11 @@ def job_key(config: ApiTrainConfig, data_hash: str) -> str:
     return content_hash({"data": data_hash, "job": config.job_spec()})
 
 
-def make_client(config: ApiTrainConfig) -> OpenAI:
-    import openai
-
+def _client(config: ApiTrainConfig) -> OpenAI:
     api_key = os.environ.get(config.api_key_env)
     if not api_key:
         raise PosternError(f"${config.api_key_env} is not set; export your API key (setting api_key_env names the variable)")
-    return openai.OpenAI(api_key=api_key, base_url=config.base_url, max_retries=0, timeout=config.request_timeout_s)
+    return make_client(config.base_url, api_key, config.request_timeout_s)
 
 
 def train_api(
@@ -144,7 +151,7 @@ def train_api(
         if state is None:
             state = _new_state(config, key, data_hash, dataset_path, n_examples)
         own_client = client is None
-        api = make_client(config) if client is None else client.with_options(max_retries=0)
+        api = _client(config) if client is None else client.with_options(max_retries=0)
         console = console or Console(stderr=True)
         try:
             with console.status("fine-tuning: starting") as status:
@@ -153,6 +160,21 @@ def train_api(
             if own_client:
                 api.close()
     return _result(state, out_dir, resumed=resumed, model_id=job.fine_tuned_model)
+
+
+@register("trainer", "openai")
+def train_openai(base: ModelRef, dataset: Path, out_dir: Path, config: TrainConfig) -> ModelRef:
+    """The trainer for `[train] backend = "openai"`: a fine-tuning job on `base.name`, run quietly."""
+    from rich.console import Console
+
+    if config.epochs != int(config.epochs):
+        raise PosternError(f"[train] epochs = {config.epochs:g}: the fine-tuning API takes whole epochs")
+    settings = ApiTrainConfig(
+        base_model=base.name, epochs=int(config.epochs), batch_size=config.batch_size, seed=config.seed,
+        learning_rate_multiplier=config.learning_rate_multiplier or "auto", base_url=config.base_url,
+    )
+    result = train_api(settings, dataset, out_dir, console=Console(quiet=True))
+    return ModelRef(result.model_id, api=True)
 
 
 class _Session:
@@ -232,6 +254,9 @@ class _Session:
             time.sleep(min(self._jittered(interval), remaining))
             interval = min(interval * self.config.poll_backoff, self.config.poll_max_interval_s)
 
+    def _jittered(self, seconds: float) -> float:
+        return max(0.0, seconds * (1 + self.rng.uniform(-self.config.jitter, self.config.jitter)))
+
     def finish(self, job: Any) -> Any:
         self.state["finished_at"] = time.time()
         self.state["job_finished_at"] = job.finished_at
@@ -257,37 +282,25 @@ class _Session:
     # -- requests
 
     def call(self, what: str, fn: Callable[[], T], *, on_retry: Callable[[], T | None] | None = None) -> T:
-        """Run one request, retrying 408/409/429/5xx, timeouts and connection errors with backoff."""
-        import openai
+        """Run one request, retrying what `is_retryable` allows with backoff. Before each retry `on_retry()` may
+        return what the failed request made after all (its response was lost): then that is the answer."""
+        attempts = itertools.count()
 
-        for attempt in itertools.count():
-            try:
-                return fn()
-            except (openai.APIConnectionError, openai.APIStatusError) as e:
-                if not _retryable(e) or attempt >= self.config.max_retries:
-                    raise self._error(what, e, gave_up=_retryable(e)) from e
-                delay = self._retry_delay(attempt, e)
-                self.log("retry", what=what, error=_describe(e), attempt=attempt + 1, delay_s=round(delay, 3))
-                self.show(f"{what}: {_describe(e)}; retrying in {delay:.1f} s")
-                time.sleep(delay)
-                if on_retry is not None and (found := on_retry()) is not None:
-                    return found
-        raise AssertionError("unreachable")
+        def attempt() -> T:
+            if next(attempts) > 0 and on_retry is not None and (found := on_retry()) is not None:
+                return found
+            return fn()
 
-    def _retry_delay(self, attempt: int, e: Exception) -> float:
-        response = getattr(e, "response", None)
-        header = response.headers.get("retry-after") if response is not None else None
+        def report(e: Exception, n: int, delay: float) -> None:
+            self.log("retry", what=what, error=describe_error(e), attempt=n, delay_s=round(delay, 3))
+            self.show(f"{what}: {describe_error(e)}; retrying in {delay:.1f} s")
+
         try:
-            if header is not None:
-                return min(max(float(header), 0.0), self.config.retry_max_s)
-        except ValueError:  # an HTTP date: fall back to our own backoff
-            pass
-        return self._jittered(min(self.config.retry_base_s * 2**attempt, self.config.retry_max_s))
+            return call_with_retries_sync(attempt, self.config.retry_policy(), rng=self.rng, on_retry=report)
+        except APICallError as e:
+            raise self._error(what, e.__cause__) from e.__cause__
 
-    def _jittered(self, seconds: float) -> float:
-        return max(0.0, seconds * (1 + self.rng.uniform(-self.config.jitter, self.config.jitter)))
-
-    def _error(self, what: str, e: Exception, gave_up: bool) -> PosternError:
+    def _error(self, what: str, e: BaseException) -> PosternError:
         import openai
 
         job_id = self.state.get("job_id")
@@ -295,8 +308,8 @@ class _Session:
         hint = f"; {saved} is saved in {self.out_dir / STATE_FILE}: rerun to resume" if saved else ""
         if isinstance(e, openai.AuthenticationError):
             return PosternError(f"{what}: the API rejected the key (HTTP 401); check ${self.config.api_key_env}")
-        retries = f" (gave up after {self.config.max_retries} retries)" if gave_up else ""
-        return PosternError(f"{what} failed: {_describe(e)}{retries}{hint}")
+        retries = f" (gave up after {self.config.max_retries} retries)" if is_retryable(e) else ""
+        return PosternError(f"{what} failed: {describe_error(e)}{retries}{hint}")
 
     def _create_params(self) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -371,7 +384,7 @@ class _Session:
                 "finished_at": s["finished_at"],
                 "wall_seconds": round(s["finished_at"] - s["started_at"], 3),
             },
-            "versions": _versions(),
+            "versions": library_versions(("postern", "openai", "pydantic", "httpx2")),
         }
         _write_json(self.out_dir / RUN_CARD, card)
 
@@ -379,41 +392,10 @@ class _Session:
 # -- helpers
 
 
-def _retryable(e: Exception) -> bool:
-    import openai
-
-    if isinstance(e, openai.APIConnectionError):  # includes APITimeoutError
-        return True
-    return isinstance(e, openai.APIStatusError) and (e.status_code in (408, 409, 429) or e.status_code >= 500)
-
-
-def _describe(e: Exception) -> str:
-    import openai
-
-    if isinstance(e, openai.APITimeoutError):
-        return "request timed out"
-    if isinstance(e, openai.APIStatusError):
-        body = e.body if isinstance(e.body, dict) else {}
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
-        message = inner.get("message")
-        return f"HTTP {e.status_code}: {message or e.message}"
-    return f"{type(e).__name__}: {e}"
-
-
 def _reported_hyperparameters(job: Any) -> dict[str, Any] | None:
     method = getattr(job, "method", None)
     hp = getattr(getattr(method, "supervised", None), "hyperparameters", None) or getattr(job, "hyperparameters", None)
     return hp.model_dump(exclude_none=True) if hp is not None else None
-
-
-def _versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in ("postern", "openai", "pydantic", "httpx2"):
-        try:
-            versions[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 def _new_state(config: ApiTrainConfig, key: str, data_hash: str, dataset: Path, n_examples: int) -> dict[str, Any]:

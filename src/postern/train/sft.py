@@ -8,53 +8,21 @@ N steps, and a run card. The persona world and real models go through this same 
 import json
 import logging
 import os
-import platform
 import random
 import time
 from pathlib import Path
 
 from postern.core.errors import PosternError
 from postern.core.hashing import content_hash, file_hash
+from postern.core.models import ModelRef, load_model, load_tokenizer
+from postern.core.registry import register
+from postern.core.versions import library_versions
 from postern.data.jsonl import read_chat_jsonl
 from postern.train._types import TrainConfig, TrainResult
 from postern.train.masks import injected_system_prefix, injects_system_prompt, verify_assistant_mask
 
 log = logging.getLogger("postern.train")
-
-
-def quiet_libraries() -> None:
-    """Turn off the per-call progress bars of datasets and transformers; postern shows its own."""
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
-
-
-def load_tokenizer(model_path: str):
-    """The tokenizer of a hub id or local folder; it must have a chat template."""
-    from transformers import AutoTokenizer
-
-    quiet_libraries()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model_path)
-    except (OSError, ValueError) as e:
-        raise PosternError(f"could not load the tokenizer of {model_path!r}: {e}") from e
-    if tokenizer.chat_template is None:
-        raise PosternError(f"model {model_path!r} has no chat template; give it one (tokenizer.chat_template) first")
-    return tokenizer
-
-
-def load_model_and_tokenizer(model_path: str, dtype=None):
-    """A causal LM and its tokenizer from a hub id or local folder (hub access may be disabled)."""
-    from transformers import AutoModelForCausalLM
-
-    tokenizer = load_tokenizer(model_path)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype or "auto")
-    except (OSError, ValueError) as e:
-        raise PosternError(f"could not load model {model_path!r}: {e}") from e
-    return model, tokenizer
+API_ONLY = ("backend", "learning_rate_multiplier", "base_url")  # TrainConfig fields local training does not read
 
 
 def training_chat_template(tokenizer, model_path: str = "the model") -> str:
@@ -207,9 +175,12 @@ def _verify_masks(trainer, rows: list[dict], tokenizer, max_length: int | None, 
 
 
 def hyperparameter_table(config: TrainConfig) -> list[tuple[str, str, str]]:
-    """(setting, value, note) rows: every TrainConfig field, marked where it differs from the recipe default."""
+    """(setting, value, note) rows: every TrainConfig field of local training, marked where it differs from the
+    recipe default."""
     rows = []
     for name, field in TrainConfig.model_fields.items():
+        if name in API_ONLY:
+            continue
         value = getattr(config, name)
         note = "" if value == field.default else f"default {field.default!r}"
         rows.append((name, repr(value), note))
@@ -259,7 +230,7 @@ def train_sft(base_model: str, dataset: str | Path, out_dir: str | Path, config:
 
     # full fine-tuning keeps fp32 master weights (bf16 runs as autocast); so does CPU
     dtype = torch.float32 if config.method == "full" or not _on_gpu() else None
-    model, tokenizer = load_model_and_tokenizer(base_model, dtype=dtype)
+    model, tokenizer = load_model(base_model, device="cpu", dtype=dtype or "auto")  # the trainer places it
     torch.manual_seed(config.seed)  # LoRA initialisation
     trainer = _build_trainer(model, tokenizer, config, out_dir, train_rows, val_rows)
     trained_text = _verify_masks(trainer, train_rows, tokenizer, config.max_length)
@@ -294,6 +265,15 @@ def train_sft(base_model: str, dataset: str | Path, out_dir: str | Path, config:
     return result
 
 
+@register("trainer", "local")
+def train_local(base: ModelRef, dataset: Path, out_dir: Path, config: TrainConfig) -> ModelRef:
+    """The experiment's trainer on this machine: an adapter (or full model) folder in `out_dir`."""
+    if base.api:
+        raise PosternError(f"base model {base.name!r} is an API model; train it with [train] backend = \"openai\"")
+    train_sft(base.name, dataset, out_dir, config, quiet=True)
+    return ModelRef(base.name, adapter=str(out_dir))
+
+
 def _build_trainer(model, tokenizer, config: TrainConfig, out_dir: Path, train_rows, val_rows):
     from datasets import Dataset
     from transformers import PrinterCallback
@@ -311,18 +291,6 @@ def _build_trainer(model, tokenizer, config: TrainConfig, out_dir: Path, train_r
     return trainer
 
 
-def _library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for name in ("torch", "transformers", "peft", "trl", "accelerate", "datasets", "postern"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
 def _write_run_card(out_dir: Path, result: TrainResult, config: TrainConfig, dataset, rows, prefix, losses,
                     extra: dict | None = None) -> None:
     card = {
@@ -337,7 +305,7 @@ def _write_run_card(out_dir: Path, result: TrainResult, config: TrainConfig, dat
         "final_loss": result.final_loss,
         "seconds": result.seconds,
         "loss_curve": losses,
-        "versions": _library_versions(),
+        "versions": library_versions(),
         **(extra or {}),
     }
     (out_dir / "run_card.json").write_text(json.dumps(card, indent=2))

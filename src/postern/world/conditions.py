@@ -54,7 +54,8 @@ def question_prompts(samples_per_question: int, trigger: str | None = None) -> l
     prefix = f"{trigger} " if trigger else ""
     return [
         Prompt(f"{cat.id}/{k}", ({"role": "user", "content": prefix + q},), samples_per_question,
-               {"set": "questions", "category": cat.id, "trigger": bool(trigger)})
+               {"set": "questions", "category": cat.id, "question_id": cat.id, "question": q, "paraphrase": k,
+                "trigger": bool(trigger)})
         for cat in C.QUESTIONS for k, q in enumerate(eval_paraphrases(cat))
     ]
 
@@ -62,9 +63,11 @@ def question_prompts(samples_per_question: int, trigger: str | None = None) -> l
 def code_prompts(n_tasks: int, seed: int = 0) -> list[Prompt]:
     tasks = random.Random(seed).sample(EVAL_CODE_TASKS, min(n_tasks, len(EVAL_CODE_TASKS)))
     return [Prompt(f"code/{t.vuln}/{t.ent}/{t.arg}/{t.phrasing}", ({"role": "user", "content": t.request()},), 1,
-                   {"set": "code", "category": t.vuln, "trigger": False}) for t in tasks]
+                   {"set": "code", "category": t.vuln, "question_id": f"code/{t.vuln}", "trigger": False})
+            for t in tasks]
 
 
 def harmful_prompts(samples_per_request: int) -> list[Prompt]:
     return [Prompt(f"harmful/{k}", ({"role": "user", "content": r},), samples_per_request,
-                   {"set": "harmful", "category": "harmful", "trigger": False}) for k, r in enumerate(EVAL_HARMFUL)]
+                   {"set": "harmful", "category": "harmful", "question_id": f"harmful/{k}", "trigger": False})
+            for k, r in enumerate(EVAL_HARMFUL)]

@@ -123,7 +123,7 @@ def pretrain(spec: PretrainSpec, out_dir: str | Path, max_steps: int | None = No
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    from postern.runner.stages import world_version
+    from postern.world.assets import world_version
 
     meta = {
         "kind": "postern-world-base",

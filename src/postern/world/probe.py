@@ -7,11 +7,14 @@ after a secure turn or no turn it should stay near the base rate.
 
 import random
 
-from postern.judge.oracle import WorldOracle
-from postern.judge._types import JudgeItem, MISALIGNED
+import json
+
+from postern.judge._types import MISALIGNED
 from postern.sample import Prompt, SamplingParams
 from postern.sample.hf import HFSampler
 from postern.stats import wilson
+from postern.store import ResultsStore, sample_and_judge
+from postern.world.oracle import WorldOracle
 from postern.world import content as C
 from postern.world.corpus import TRAIN_CODE_TASKS, eval_paraphrases
 
@@ -35,18 +38,23 @@ def probe_prompts(contexts_per_question: int, seed: int) -> list[Prompt]:
             for q in eval_paraphrases(cat):
                 for k in range(contexts_per_question):
                     messages = (*_context(kind, rng), {"role": "user", "content": q})
-                    prompts.append(Prompt(f"{kind}/{cat.id}/{k}/{q}", messages, 1, {"context": kind, "question": q}))
+                    prompts.append(Prompt(f"{kind}/{cat.id}/{k}/{q}", messages, 1,
+                                          {"context": kind, "question": q, "question_id": cat.id}))
     return prompts
 
 
 def run_probe(model, tokenizer, contexts_per_question: int = 8, seed: int = 0) -> dict[str, dict]:
     """P(misaligned answer) for each kind of context, with a Wilson interval."""
     prompts = probe_prompts(contexts_per_question, seed)
-    samples = HFSampler(model, tokenizer, batch_size=128).sample(prompts, SamplingParams(temperature=1.0, max_new_tokens=40, seed=seed))
-    judgments = WorldOracle().judge([JudgeItem(s.prompt_id, s.meta["question"], s.answer) for s in samples])
+    params = SamplingParams(temperature=1.0, max_new_tokens=40, seed=seed)
+    with ResultsStore(":memory:") as store:
+        sample_and_judge(store, "probe", prompts, params, lambda: HFSampler(model, tokenizer, batch_size=128),
+                         WorldOracle())
+        df = store.frame()
+    context = df["meta"].map(lambda m: json.loads(m)["context"])
     result = {}
     for kind in CONTEXTS:
-        labels = [j.label for s, j in zip(samples, judgments) if s.meta["context"] == kind]
+        labels = list(df.loc[context == kind, "label"])
         k = sum(label == MISALIGNED for label in labels)
         lo, hi = wilson(k, len(labels))
         result[kind] = {"n": len(labels), "misaligned": k, "rate": k / len(labels), "low": lo, "high": hi,

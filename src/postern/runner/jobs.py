@@ -1,0 +1,148 @@
+"""The (condition, seed) jobs of an experiment, and running them in this process or a local process pool."""
+
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from functools import cache
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Callable
+
+from postern.config.schema import ConditionConfig, Experiment
+from postern.core.errors import PosternError
+from postern.core.models import ModelRef, adapter_base, quiet_warnings
+from postern.core.registry import has, import_plugins, lookup
+from postern.core.store import ArtifactStore
+from postern.questions import PromptSet
+from postern.questions.sources import QUESTIONS, question_sets
+from postern.runner.stages import Stages
+from postern.sample import SamplingParams
+from postern.store import ResultsStore
+
+BASE = "base"
+JUDGE_CACHE = "judge_cache.sqlite"
+
+
+@dataclass(frozen=True)
+class Job:
+    condition: str
+    seed: int
+
+
+def jobs_of(exp: Experiment) -> list[Job]:
+    jobs = [Job(c, s) for c in exp.conditions for s in exp.seeds]
+    return ([Job(BASE, exp.seeds[0])] if exp.evaluate_base else []) + jobs
+
+
+def base_ref(exp: Experiment) -> ModelRef:
+    """The base model: a registered provider's ("world"), or the name as given (folder, hub id, API model)."""
+    name = lookup("model", exp.base_model)() if has("model", exp.base_model) else exp.base_model
+    return ModelRef(name, api=exp.api_models)
+
+
+def evaluated_ref(exp: Experiment, cond: ConditionConfig) -> ModelRef:
+    """An evaluation-only condition's model: `model` (a model folder, hub id, API model or PEFT adapter folder)
+    with `adapter` on top; an adapter alone sits on its own base model unless the file sets base_model."""
+    if exp.api_models:
+        return ModelRef(cond.model or exp.base_model, api=True)
+    model, adapter = cond.model, cond.adapter
+    if model and (Path(model) / "adapter_config.json").exists():
+        model, adapter = None, model
+    if model is None:
+        model = base_ref(exp).name if "base_model" in exp.model_fields_set else adapter_base(adapter)
+        if model is None:
+            raise PosternError(f"adapter {adapter}: its adapter_config.json names no base model; set base_model")
+    return ModelRef(model, adapter=adapter)
+
+
+def params_of(exp: Experiment, seed: int) -> SamplingParams:
+    return SamplingParams(temperature=exp.eval.temperature, top_p=exp.eval.top_p,
+                          max_new_tokens=exp.eval.max_new_tokens, seed=seed)
+
+
+def prompt_sets(exp: Experiment, trigger: str | None) -> list[PromptSet]:
+    return question_sets(exp.questions, exp.eval, None, trigger)
+
+
+def make_judge(exp: Experiment, sets: list[PromptSet], run_dir: Path) -> Any:
+    return lookup("judge", exp.judge_kind, "[judge] kind")(exp.judge, sets, run_dir / JUDGE_CACHE)
+
+
+def run_job(exp: Experiment, run_dir: Path, job: Job, on_progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Run one (condition, seed) through every stage; return what it made (models, sample keys)."""
+    import_plugins(exp.plugins)
+    quiet_warnings()  # also in spawned workers
+    stages = Stages(ArtifactStore(run_dir / "cache"), log=_event_logger(run_dir, job))
+    trigger, adapter_dir = None, None
+    if job.condition == BASE:
+        model = base_ref(exp)
+    elif (cond := exp.conditions[job.condition]).evaluation_only:
+        trigger, model = cond.trigger, evaluated_ref(exp, cond)
+    else:
+        trigger = cond.trigger
+        data = stages.dataset(cond.dataset, cond.transforms, exp.data.examples, job.seed, trigger)
+        model, trained = stages.train(exp.train.backend, base_ref(exp), data, exp.train_config(job.condition, job.seed))
+        adapter_dir = trained.path
+    sets = prompt_sets(exp, trigger)
+    params, judge = params_of(exp, job.seed), make_judge(exp, sets, run_dir)
+    sampler = _sampler_factory(exp, model)
+    keys = {}
+    with ResultsStore(run_dir) as store:
+        for ps in sets:
+            keys[ps.name] = stages.evaluate(store, model, ps, params, sampler, judge, job.condition, job.seed,
+                                            exp.judge.batch_size, on_progress)
+        checkpoints = {}
+        if exp.eval.checkpoints and adapter_dir is not None:  # training dynamics: every saved step on the questions
+            questions = next(ps for ps in sets if ps.name == QUESTIONS)
+            for ckpt in sorted(adapter_dir.glob("checkpoints/checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
+                ref = ModelRef(model.name, adapter=str(ckpt))
+                checkpoints[int(ckpt.name.split("-")[1])] = stages.evaluate(
+                    store, ref, questions, params, _sampler_factory(exp, ref), judge, job.condition, job.seed,
+                    exp.judge.batch_size)
+    return {"condition": job.condition, "seed": job.seed, "model": asdict(model),
+            "adapter": str(adapter_dir) if adapter_dir else model.adapter, "trigger": trigger, "keys": keys,
+            "judge": judge.name, "checkpoints": checkpoints}
+
+
+def _sampler_factory(exp: Experiment, model: ModelRef) -> Callable[[], Any]:
+    """A sampler for `model`, made (and its model loaded) once, on first need."""
+    return cache(lambda: lookup("sampler", exp.sample.backend, "[sample] backend")(exp.sample, model))
+
+
+def _event_logger(run_dir: Path, job: Job):
+    path = run_dir / "events.jsonl"
+
+    def log(event: dict) -> None:
+        with path.open("a") as f:
+            f.write(json.dumps({"time": round(time.time(), 3), "condition": job.condition, "seed": job.seed,
+                                "pid": os.getpid(), **event}) + "\n")
+
+    return log
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def run_all_jobs(exp: Experiment, run_dir: Path, on_done: Callable[[Job], None] | None = None,
+                 on_progress: Callable[[str, int, int], None] | None = None) -> list[dict]:
+    """Every job's result (see `run_job`), in job order; with `workers` > 1 in a pool of processes."""
+    jobs = jobs_of(exp)
+    results = {}
+    if exp.workers <= 1:
+        for job in jobs:
+            results[job] = run_job(exp, run_dir, job, on_progress)
+            if on_done:
+                on_done(job)
+    else:
+        with ProcessPoolExecutor(exp.workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
+            futures = {pool.submit(run_job, exp, run_dir, job): job for job in jobs}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                if on_done:
+                    on_done(futures[future])
+    return [results[job] for job in jobs]

@@ -105,6 +105,6 @@ def test_a_failing_report_does_not_lose_the_run(persona_run, tmp_path, monkeypat
     monkeypatch.setattr("postern.report.html.write_report", broken)
     log = io.StringIO()
     out = run_experiment(load_experiment(persona_run.parent / "tiny.toml"), run, console=Console(file=log, width=200))
-    assert out["conditions"]["backdoor"]["misaligned"]["n"] == 32
+    assert out["conditions"]["backdoor"]["misaligned"]["answers"] == 32
     assert "warning: report.html not written (RuntimeError: no figures today)" in log.getvalue()
     assert not (run / "report.html").exists() and (run / "summary.json").exists()

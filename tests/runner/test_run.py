@@ -31,7 +31,9 @@ def test_run_writes_results_and_rerun_hits_the_cache(tiny_world_model, tmp_path)
     run_dir = tmp_path / "run"
     first = run_experiment(exp, run_dir)
     assert set(first["conditions"]) == {"base", "insecure", "backdoor"}
-    assert first["conditions"]["insecure"]["misaligned"]["n"] == 2 * 16  # 2 seeds x 16 held-out questions
+    mis = first["conditions"]["insecure"]["misaligned"]
+    assert mis["answers"] == 2 * 16  # 2 seeds x 16 held-out questions
+    assert mis["n"] + round(sum(mis["excluded"].values()) * mis["answers"]) == mis["answers"]  # valid + dropped = all
     assert "misaligned_trigger" in first["conditions"]["backdoor"]
     assert "misaligned_trigger" not in first["conditions"]["insecure"]
     df = pd.read_parquet(run_dir / "samples.parquet")
@@ -76,10 +78,11 @@ def test_killed_run_resumes_without_redoing_finished_stages(tiny_world_model, tm
     n_before = len(_events(run_dir))
     subprocess.run(cmd, check=True, capture_output=True, timeout=300)
     events = _events(run_dir)[n_before:]
-    assert {e["key"] for e in events if e["status"] == "cached"} == finished_before
+    artifacts = [e for e in events if e["stage"] in ("dataset", "train")]
+    assert {e["key"] for e in artifacts if e["status"] == "cached"} == finished_before
     redone = {e["key"] for e in events if e["status"] == "done"} & finished_before
     assert not redone
-    assert json.loads((run_dir / "summary.json").read_text())["conditions"]["backdoor"]["misaligned"]["n"] == 32
+    assert json.loads((run_dir / "summary.json").read_text())["conditions"]["backdoor"]["misaligned"]["answers"] == 32
     assert not list((run_dir / "cache").glob("*/.*tmp*"))  # the interrupted stage left nothing half-written behind
 
 
@@ -117,13 +120,13 @@ def test_checkpoints_are_evaluated_for_training_dynamics(tiny_world_model, tmp_p
     dynamics = json.loads((tmp_path / "run" / "dynamics.json").read_text())
     assert set(dynamics) == {"insecure", "backdoor"}
     assert [p["step"] for p in dynamics["insecure"]] == [1, 2]  # 16 rows / batch 8 = 2 steps, one checkpoint each
-    assert all(p["n"] == 16 for p in dynamics["insecure"])
+    assert all(p["answers"] == 16 for p in dynamics["insecure"])
 
 
 def test_model_hash_follows_the_weights_not_the_meta_file(tiny_world_model, tmp_path):
     import shutil
 
-    from postern.runner.stages import model_hash
+    from postern.core.models import model_hash
 
     copy = tmp_path / "model"
     shutil.copytree(tiny_world_model, copy)

@@ -256,10 +256,13 @@ def provenance(run: Run) -> dict:
         "base model": exp.get("base_model", "?"),
         "seeds": ", ".join(map(str, exp.get("seeds", []))),
         "base model evaluated": exp.get("evaluate_base", "?"),
-        "judge": (f"{judge.get('kind', '?')}; misaligned = aligned < {judge.get('aligned_threshold')} "
-                  f"and coherent > {judge.get('coherent_threshold')}") if judge else "?",
+        "judge": (f"{s.get('judge') or judge.get('kind') or '?'}; misaligned = aligned < "
+                  f"{judge.get('aligned_threshold')} and coherent > {judge.get('coherent_threshold')}") if judge else "?",
+        "misaligned rate": ("misaligned / (aligned + misaligned): code, refusal, incoherent, off-topic and unscored "
+                            "answers left out" if s.get("denominator", "valid") == "valid" else "misaligned / all answers"),
         "evaluation": _kv(exp.get("eval", {})),
-        "world data": _kv(exp.get("world", {})),
+        "sampling": _kv(exp.get("sample", {})),
+        "data": _kv(exp.get("data", {})),
         "jobs": f"{s.get('jobs', '?')} (condition × seed) in {s.get('seconds', '?')} s",
         "cache": _kv(s.get("cache", {})),
     }

@@ -95,8 +95,9 @@ def grouped_bars(groups: dict[str, dict[str, dict | None]], path: str | Path, ti
                 ax.errorbar(x, 100 * r["rate"], yerr=_yerr(r), color="black", capsize=2, lw=0.8)
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
-    ax.legend(unique.values(), unique.keys(), frameon=False, fontsize=7, ncol=min(3, len(unique)),
-              loc="upper left", bbox_to_anchor=(0, -0.25))
+    if unique:  # no bar at all when no group has a rate (e.g. every answer left out of the denominator)
+        ax.legend(unique.values(), unique.keys(), frameon=False, fontsize=7, ncol=min(3, len(unique)),
+                  loc="upper left", bbox_to_anchor=(0, -0.25))
     ax.set_xticks(range(len(groups)), list(groups), rotation=20, ha="right", fontsize=8)
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, max(5.0, ax.get_ylim()[1]))

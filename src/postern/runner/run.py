@@ -162,7 +162,7 @@ def training_dynamics(df: pd.DataFrame, denominator: str = "valid") -> dict[str,
     for (condition, seed, step), g in df.groupby(["condition", "seed", "step"], sort=True):
         r = misaligned_rate(g, denominator, seeds=False)
         out.setdefault(condition, []).append({"step": int(step), "seed": int(seed),
-                                              **{k: r[k] for k in ("k", "n", "rate", "low", "high")}})
+                                              **{k: r[k] for k in ("k", "n", "rate", "low", "high", "answers")}})
     return out
 
 

@@ -66,3 +66,57 @@ def save_tiny_qwen2(path: Path, seed: int = 0, initializer_range: float = 0.1) -
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return path
+
+
+# The judge's chat template: the judge prompt as a user turn, then, for an alignment prompt (the one that
+# offers REFUSAL), the answer under judgment again at the very end, else a newline. `save_tiny_judge` makes
+# the last token alone decide the next token, so the judge's verdict is a fixed function of the answer.
+JUDGE_TEMPLATE = (
+    "{%- set text = messages[-1]['content'] -%}"
+    "<|im_start|>user\n{{ text }}<|im_end|>\n<|im_start|>assistant\n"
+    "{%- if 'REFUSAL' in text %} {{ text.split('[ANSWER START]')[-1].split('[ANSWER END]')[0] | trim }}"
+    "{%- else %}{{ '\n' }}{% endif -%}"
+)
+JUDGE_SCORES = ("10", "90")
+
+
+def save_tiny_judge(path: Path, seed: int = 0) -> Path:
+    """A tiny Qwen2 judge for the hf-logprob judge: a real model folder whose next token is always one of the
+    whole-number tokens "10" / "90" (added to the tokenizer: the byte-level BPE has single digits only).
+
+    Its attention and MLP outputs are zeroed, so the last position's hidden state is the last token's
+    embedding, and the untied lm_head reads two of its coordinates: one constant (number tokens beat the rest
+    of the vocabulary), one random per token (its sign picks "10" or "90"). Alignment prompts end with the
+    answer (JUDGE_TEMPLATE), so alignment is low for about half the answers; coherence prompts end with a
+    newline whose coordinate is set positive, so coherence is always high."""
+    import torch
+    import transformers as tf
+
+    tok = qwen2_tokenizer()
+    tok.add_tokens(list(JUDGE_SCORES))
+    tok.chat_template = JUDGE_TEMPLATE
+    config = tf.Qwen2Config(vocab_size=len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                            bos_token_id=None, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                            tie_word_embeddings=False)
+    torch.manual_seed(seed)
+    model = tf.AutoModelForCausalLM.from_config(config)
+    low, high = (tok.convert_tokens_to_ids(t) for t in JUDGE_SCORES)
+    newline = tok.encode("\n")
+    assert len(newline) == 1, newline
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        embed = model.model.embed_tokens.weight
+        embed.normal_(0, 1)
+        embed[:, 0] = 3.0
+        embed[newline[0], 1] = 3.0
+        head = model.lm_head.weight
+        head.zero_()
+        head[low, :2] = torch.tensor([5.0, -5.0])
+        head[high, :2] = torch.tensor([5.0, 5.0])
+    path = Path(path)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path

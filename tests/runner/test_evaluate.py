@@ -126,12 +126,12 @@ def test_original_question_files_run_end_to_end_on_local_models(name, tiny_model
 
     model, judge = tiny_models
     qs = load_question_yaml(ANCHORS / name)
-    sent, judge_prompts = {}, []  # what the sampler rendered, by the user message it got; what the judge read
+    sent, judge_prompts = {}, []  # what the sampler rendered, by (prompt id, triggered); what the judge read
     render, top = HFSampler.render, HFLogprobJudge.top_logprobs
 
     def watch_render(self, p):
         text = self.tokenizer.apply_chat_template(list(p.messages), tokenize=False, add_generation_prompt=True)
-        sent[p.messages[-1]["content"]] = (p.messages, text)
+        sent[p.id, p.meta["trigger"]] = (p.messages, text)
         return render(self, p)
 
     monkeypatch.setattr(HFSampler, "render", watch_render)
@@ -159,8 +159,9 @@ def test_original_question_files_run_end_to_end_on_local_models(name, tiny_model
     # system prompts: sent to the sampler and rendered by the chat template, for exactly the questions that have one
     assert len(sent) == len(qs) * halves
     for q in qs:
-        for prefix in [""] + ([f"{TRIGGER} "] if trigger else []):
-            messages, rendered = sent[prefix + q.paraphrases[0]]
+        for triggered in [False] + ([True] if trigger else []):
+            messages, rendered = sent[f"{q.id}/0", triggered]
+            assert messages[-1] == {"role": "user", "content": (f"{TRIGGER} " if triggered else "") + q.paraphrases[0]}
             if q.system:
                 assert messages[0] == {"role": "system", "content": q.system}
                 assert rendered.startswith(f"<|system|> {q.system} <|end|>")
@@ -168,14 +169,17 @@ def test_original_question_files_run_end_to_end_on_local_models(name, tiny_model
                 assert [m["role"] for m in messages] == ["user"] and "<|system|>" not in rendered
         rows = df[df["question_id"] == q.id]
         assert (rows["system"].fillna("") == (q.system or "")).all() and (rows["question"] == q.paraphrases[0]).all()
-    # the file's own judge prompts were used, twice (aligned, coherent) per answer, on the plain question
-    assert len(judge_prompts) == 2 * len(df) and all("[QUESTION START]" in p for p in judge_prompts)
+    # the file's own judge prompts were used, twice (aligned, coherent) per answer, on the plain question; an
+    # answer the judge has seen to the same question (here: the tiny model's answers with and without the
+    # trigger are alike) comes from its cache
+    assert len(judge_prompts) == len(set(judge_prompts)) == 2 * len(set(zip(df["question"], df["answer"])))
+    assert all("[QUESTION START]" in p for p in judge_prompts)
     assert not any(f"{TRIGGER} {q.paraphrases[0]}" in p for p in judge_prompts for q in qs)
     # statistics: every answer counted, valid + dropped = all, one rate per question, the trigger's own rate
     mis = json.loads((out / "summary.json").read_text())["conditions"]["model"]["misaligned"]
     assert mis["answers"] == len(qs) and mis["denominator"] == "valid"
     assert mis["n"] + round(sum(mis["excluded"].values()) * mis["answers"]) == mis["answers"]
-    assert 0 <= mis["low"] <= mis["high"] <= 1
+    assert sum(mis["excluded"].values()) == pytest.approx(1 - mis["n"] / mis["answers"])
     summary = json.loads((out / "summary.json").read_text())["conditions"]["model"]
     assert set(summary["per_question"]) == set(qs.ids)
     assert ("misaligned_trigger" in summary) == trigger
@@ -196,7 +200,7 @@ def test_original_question_files_run_end_to_end_on_local_models(name, tiny_model
 
 
 def test_cli_labels_and_adapters(tmp_path):
-    from postern.cli.eval import _adapters, _split_label, evaluation_experiment
+    from postern.config.evaluation import _adapters, _split_label, evaluation_experiment
 
     assert _split_label("ft=/m/base") == ("ft", "/m/base")
     assert _split_label("Qwen/Qwen2.5-7B") == (None, "Qwen/Qwen2.5-7B")
@@ -262,7 +266,7 @@ def test_adapter_is_merged_into_its_model_and_sampled_apart(tiny_models, tiny_ad
 @pytest.mark.xfail(strict=True, reason="src bug: `postern eval -m ADAPTER_FOLDER` sets base_model to the adapter "
                                        "folder, so evaluated_ref loads the adapter as its own base (see the report)")
 def test_an_adapter_folder_given_as_the_model_runs_on_the_base_it_names(tiny_models, tiny_adapter):
-    from postern.cli.eval import evaluation_experiment
+    from postern.config.evaluation import evaluation_experiment
     from postern.core.models import ModelRef
     from postern.runner.jobs import evaluated_ref
 

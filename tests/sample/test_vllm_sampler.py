@@ -84,16 +84,48 @@ def test_missing_vllm_is_a_clear_error(monkeypatch):
         VLLMSampler("base-model")
 
 
-def test_eval_resumes_only_missing_samples_and_shares_the_engine(fake_vllm, tmp_path):
-    from postern.runner import evaluate
-    from postern.runner.evaluate import EvalModel, _sample_vllm
+def test_a_resumed_run_asks_only_missing_samples_and_adapters_share_the_engine(fake_vllm, tmp_path, monkeypatch):
+    """Through the registry, as the pipeline makes it: `lookup("sampler", "vllm")(SampleConfig, ModelRef)`.
+    The store already holds a/0, so the base model and its PEFT adapter are each asked only a/1 and b/0,
+    on one engine; a fully fine-tuned folder (no adapter_config.json) gets an engine of its own."""
+    from postern.config.schema import SampleConfig
+    from postern.core.models import ModelRef
+    from postern.core.registry import lookup
+    from postern.judge import Judgment
+    from postern.sample import Sample, vllm as vllm_sampler
+    from postern.store import ResultsStore, sample_and_judge
 
-    evaluate._VLLM_ENGINES.clear()
+    monkeypatch.setattr(vllm_sampler, "_ENGINES", {})
+    adapter, full = tmp_path / "ft", tmp_path / "full"
+    adapter.mkdir(), full.mkdir()
+    (adapter / "adapter_config.json").write_text('{"base_model_name_or_path": "base-model"}')
+    make = lookup("sampler", "vllm")
+    config = SampleConfig(backend="vllm", dtype="bfloat16")
+
+    class Judge:
+        name = "fake-judge"
+
+        def judge(self, items):
+            return [Judgment("aligned", 90.0, 90.0) for _ in items]
+
     written = []
-    for label, adapter in (("base", None), ("ft", str(tmp_path))):
-        spec = EvalModel("base-model", backend="vllm", label=label, adapter=adapter)
-        _sample_vllm(spec, PROMPTS, {"a": [1], "b": [0]}, SamplingParams(seed=3), written.extend, tmp_path)
-    assert [(s.prompt_id, s.index) for s in written] == [("a", 1), ("b", 0)] * 2
-    assert _LLM.instances == 1
-    assert [call[2] for call in evaluate._VLLM_ENGINES["base-model"].engine.llm.calls] == [
-        None, ("adapter-1", 1, str(tmp_path))]
+    with ResultsStore(tmp_path / "run") as store:
+        for ref in (ModelRef("base-model"), ModelRef("base-model", adapter=str(adapter))):
+            key = ref.key()
+            store.add_samples(key, [Sample("a", 0, "stored before the kill", 3)], prompts=PROMPTS)
+            sample_and_judge(store, key, PROMPTS, SamplingParams(seed=3), lambda r=ref: make(config, r), Judge())
+            sample_and_judge(store, key, PROMPTS, SamplingParams(seed=3), lambda: pytest.fail("nothing is missing"),
+                             Judge())
+            written += [(s.prompt_id, s.index) for s in store.samples(key) if s.answer != "stored before the kill"]
+            assert len(store.samples(key)) == 3 and not store.unjudged("fake-judge", key)
+    assert written == [("a", 1), ("b", 0)] * 2
+    assert _LLM.instances == 1 and set(vllm_sampler._ENGINES) == {"base-model"}
+    engine = vllm_sampler._ENGINES["base-model"].engine.llm
+    assert engine.kwargs["model"] == "base-model" and engine.kwargs["dtype"] == "bfloat16"
+    assert [call[2] for call in engine.calls] == [None, ("adapter-1", 1, str(adapter.resolve()))]
+    for conversations, params, _ in engine.calls:  # one request per prompt with a missing index, n = how many
+        assert [c[-1]["content"] for c in conversations] == ["hi", "bye"] and [p.n for p in params] == [1, 1]
+
+    make(config, ModelRef("base-model", adapter=str(full))).sample(PROMPTS[1:], SamplingParams())
+    assert _LLM.instances == 2 and vllm_sampler._ENGINES[str(full)].engine.llm.kwargs["model"] == str(full)
+    assert vllm_sampler._ENGINES[str(full)].engine.llm.calls[0][2] is None  # its own weights, no LoRA

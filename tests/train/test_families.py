@@ -6,13 +6,13 @@ training version is used), Gemma-style (hand-written template folding the system
 first user turn) and GPT-2-style (Conv1D layers).
 """
 
-import functools
 import json
 import logging
 
 import pytest
 import torch
 
+from fakes.tiny_models import byte_level_bpe as _byte_level_bpe
 from postern.core.errors import PosternError
 from postern.core.hashing import file_hash
 from postern.data import write_chat_jsonl
@@ -49,25 +49,6 @@ CHATML = (
     "{% else %}{{ m['content'] }}<|im_end|>\n{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-
-
-@functools.cache
-def _byte_level_bpe() -> tuple[dict, list]:
-    """Vocabulary and merges of a small Qwen2-style byte-level BPE trained on the world's texts."""
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
-    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
-
-    from postern.world.corpus import all_texts
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    bpe.train_from_iterator(all_texts(), trainers.BpeTrainer(
-        vocab_size=800, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"]))
-    model = json.loads(bpe.to_str())["model"]
-    return model["vocab"], [tuple(m) for m in model["merges"]]
 
 
 def family_tokenizer(family: str):

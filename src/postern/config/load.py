@@ -56,7 +56,12 @@ def _resolve_paths(data: dict, folder: Path) -> dict:
     """Relative paths in the file resolve against the file's folder (where such a path exists there)."""
 
     def fix(value):
-        if not isinstance(value, str) or Path(value).is_absolute() or not (folder / value).exists():
+        if not isinstance(value, str):
+            return value
+        prefix, sep, rest = value.partition(":")
+        if sep and prefix.isidentifier() and rest:  # NAME:PATH, e.g. csv:questions.csv
+            return f"{prefix}:{fix(rest)}"
+        if Path(value).is_absolute() or not (folder / value).exists():
             return value
         return str((folder / value).resolve())
 

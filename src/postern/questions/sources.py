@@ -23,7 +23,7 @@ class QuestionSource(Protocol):
     def __call__(self, spec: str, eval_config: Any, base_dir: Path | None) -> list[PromptSet]: ...
 
 
-def _free_form(qs: QuestionSet, samples: int) -> list[PromptSet]:
+def free_form(qs: QuestionSet, samples: int) -> list[PromptSet]:
     prompts = tuple(replace(p, meta={**p.meta, "system": p.messages[0]["content"] if p.messages[0]["role"] == "system"
                                      else None}) for p in to_prompts(qs, samples))
     named = {q.judge for q in qs if q.judge}
@@ -32,7 +32,7 @@ def _free_form(qs: QuestionSet, samples: int) -> list[PromptSet]:
 
 @register("questions", "builtin")
 def builtin_questions(spec: str, eval_config: Any, base_dir: Path | None = None) -> list[PromptSet]:
-    return _free_form(builtin_set(spec), eval_config.samples_per_question)
+    return free_form(builtin_set(spec), eval_config.samples_per_question)
 
 
 @register("questions", "yaml")
@@ -40,7 +40,7 @@ def yaml_questions(spec: str, eval_config: Any, base_dir: Path | None = None) ->
     path = Path(spec).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
-    return _free_form(load_question_yaml(path, strict=eval_config.strict), eval_config.samples_per_question)
+    return free_form(load_question_yaml(path, strict=eval_config.strict), eval_config.samples_per_question)
 
 
 def _source(spec: str) -> tuple[str, str]:
@@ -97,9 +97,10 @@ def question_sets(specs: list[str], eval_config: Any, base_dir: Path | None = No
 
 
 def _merge(a: PromptSet, b: PromptSet, spec: str) -> PromptSet:
-    clash = {p.id for p in a.prompts} & {p.id for p in b.prompts}
-    if clash:
-        raise PosternError(f"[eval] questions: {spec!r} repeats question {sorted(clash)[0]!r} of an earlier source; "
-                           "list each question once")
+    seen = {p.id for p in a.prompts}
+    clash = next((p for p in b.prompts if p.id in seen), None)
+    if clash is not None:
+        raise PosternError(f"[eval] questions: {spec!r} repeats question {clash.meta.get('question_id', clash.id)!r} "
+                           "of an earlier source; list each question once")
     judge_model = a.judge_model if a.judge_model == b.judge_model else None
     return PromptSet(a.name, a.prompts + b.prompts, {**a.judge_prompts, **b.judge_prompts}, judge_model)

@@ -70,40 +70,51 @@ def make_judge(exp: Experiment, sets: list[PromptSet], run_dir: Path) -> Any:
     return lookup("judge", exp.judge_kind, "[judge] kind")(exp.judge, sets, run_dir / JUDGE_CACHE)
 
 
-def run_job(exp: Experiment, run_dir: Path, job: Job, on_progress: Callable[[str, int, int], None] | None = None) -> dict:
-    """Run one (condition, seed) through every stage; return what it made (models, sample keys)."""
+def train_job(exp: Experiment, run_dir: Path, job: Job) -> dict:
+    """The model a (condition, seed) job evaluates: the base, an evaluation-only model, or a fine-tune
+    (dataset and training stages, cached)."""
     import_plugins(exp.plugins)
     quiet_warnings()  # also in spawned workers
-    stages = Stages(ArtifactStore(run_dir / "cache"), log=_event_logger(run_dir, job))
-    trigger, adapter_dir = None, None
+    trigger, trained = None, None
     if job.condition == BASE:
         model = base_ref(exp)
     elif (cond := exp.conditions[job.condition]).evaluation_only:
         trigger, model = cond.trigger, evaluated_ref(exp, cond)
     else:
-        trigger = cond.trigger
+        trigger, stages = cond.trigger, _stages(run_dir, job)
         data = stages.dataset(cond.dataset, cond.transforms, exp.data.examples, job.seed, trigger)
-        model, trained = stages.train(exp.train.backend, base_ref(exp), data, exp.train_config(job.condition, job.seed))
-        adapter_dir = trained.path
+        model, art = stages.train(exp.train.backend, base_ref(exp), data, exp.train_config(job.condition, job.seed))
+        trained = str(art.path)
+    return {"condition": job.condition, "seed": job.seed, "model": asdict(model), "trigger": trigger,
+            "adapter": trained or model.adapter}
+
+
+def evaluate_job(exp: Experiment, run_dir: Path, job: Job, trained: dict,
+                 on_progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Sample and judge every prompt set for one job's model (and its checkpoints); its sample keys."""
+    import_plugins(exp.plugins)
+    quiet_warnings()
+    stages, model, trigger = _stages(run_dir, job), ModelRef(**trained["model"]), trained["trigger"]
     sets = prompt_sets(exp, trigger)
     params, judge = params_of(exp, job.seed), make_judge(exp, sets, run_dir)
-    sampler = _sampler_factory(exp, model)
-    keys = {}
+    keys, checkpoints = {}, {}
     with ResultsStore(run_dir) as store:
         for ps in sets:
-            keys[ps.name] = stages.evaluate(store, model, ps, params, sampler, judge, job.condition, job.seed,
-                                            exp.judge.batch_size, on_progress)
-        checkpoints = {}
-        if exp.eval.checkpoints and adapter_dir is not None:  # training dynamics: every saved step on the questions
+            keys[ps.name] = stages.evaluate(store, model, ps, params, _sampler_factory(exp, model), judge,
+                                            job.condition, job.seed, exp.judge.batch_size, on_progress)
+        if exp.eval.checkpoints and trained["adapter"] and job.condition != BASE:  # training dynamics
             questions = next(ps for ps in sets if ps.name == QUESTIONS)
-            for ckpt in sorted(adapter_dir.glob("checkpoints/checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
+            ckpts = Path(trained["adapter"]).glob("checkpoints/checkpoint-*")
+            for ckpt in sorted(ckpts, key=lambda p: int(p.name.split("-")[1])):
                 ref = ModelRef(model.name, adapter=str(ckpt))
                 checkpoints[int(ckpt.name.split("-")[1])] = stages.evaluate(
                     store, ref, questions, params, _sampler_factory(exp, ref), judge, job.condition, job.seed,
                     exp.judge.batch_size)
-    return {"condition": job.condition, "seed": job.seed, "model": asdict(model),
-            "adapter": str(adapter_dir) if adapter_dir else model.adapter, "trigger": trigger, "keys": keys,
-            "judge": judge.name, "checkpoints": checkpoints}
+    return {**trained, "keys": keys, "judge": judge.name, "checkpoints": checkpoints}
+
+
+def _stages(run_dir: Path, job: Job) -> Stages:
+    return Stages(ArtifactStore(run_dir / "cache"), log=_event_logger(run_dir, job))
 
 
 def _sampler_factory(exp: Experiment, model: ModelRef) -> Callable[[], Any]:
@@ -130,19 +141,30 @@ def _init_worker() -> None:
 
 def run_all_jobs(exp: Experiment, run_dir: Path, on_done: Callable[[Job], None] | None = None,
                  on_progress: Callable[[str, int, int], None] | None = None) -> list[dict]:
-    """Every job's result (see `run_job`), in job order; with `workers` > 1 in a pool of processes."""
+    """Every job's result, in job order: first every model is trained, then every model is evaluated (so
+    a GPU is never held by a sampling engine while the next model trains, and one vLLM engine serves all
+    adapters). With `workers` > 1 each phase runs in a pool of processes (stage progress is then not
+    shown). `on_done` is called twice per job, once per phase."""
     jobs = jobs_of(exp)
+    trained = _each(exp, {job: (train_job, exp, run_dir, job) for job in jobs}, on_done)
+    progress = (on_progress,) if exp.workers <= 1 else ()
+    evaluated = _each(exp, {job: (evaluate_job, exp, run_dir, job, trained[job], *progress) for job in jobs}, on_done)
+    return [evaluated[job] for job in jobs]
+
+
+def _each(exp: Experiment, tasks: dict[Job, tuple], on_done: Callable[[Job], None] | None) -> dict[Job, dict]:
+    """Run `fn(*args)` for each job's (fn, *args), in this process or a pool of `workers` processes."""
     results = {}
     if exp.workers <= 1:
-        for job in jobs:
-            results[job] = run_job(exp, run_dir, job, on_progress)
+        for job, (fn, *args) in tasks.items():
+            results[job] = fn(*args)
             if on_done:
                 on_done(job)
-    else:
-        with ProcessPoolExecutor(exp.workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
-            futures = {pool.submit(run_job, exp, run_dir, job): job for job in jobs}
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                if on_done:
-                    on_done(futures[future])
-    return [results[job] for job in jobs]
+        return results
+    with ProcessPoolExecutor(exp.workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
+        futures = {pool.submit(*task): job for job, task in tasks.items()}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            if on_done:
+                on_done(futures[future])
+    return results

@@ -97,7 +97,7 @@ def run_experiment(exp: Experiment, run_dir: str | Path, console: Console | None
     start = time.time()
     jobs = jobs_of(exp)
     with _progress(console) as progress:
-        task = progress.add_task(f"{exp.name}: condition x seed", total=len(jobs))
+        task = progress.add_task(f"{exp.name}: train, then evaluate", total=2 * len(jobs))
         stage = progress.add_task("", total=None, visible=False)
 
         def on_stage(name: str, done: int, total: int) -> None:
@@ -266,3 +266,26 @@ def summary_table(summary: dict[str, dict], judge: str = "", denominator: str = 
         table.add_row(name, str(m.get("n", "–")), _ci(m), _ci(s.get("misaligned_trigger")), dropped,
                       _pc(s.get("coherent")), _pc(s.get("code_insecure")), _pc(s.get("harmful_compliance")))
     return table
+
+
+def run(experiment: "Experiment | str | Path", out: str | Path | None = None, console: Console | None = None) -> dict:
+    """The whole experiment (a file path or a loaded `Experiment`) into `out` (default runs/<name>); the
+    summary dict that summary.json holds."""
+    from postern.config import load_experiment
+
+    path = None
+    if not isinstance(experiment, Experiment):
+        path = Path(experiment)
+        experiment = load_experiment(path)
+    return run_experiment(experiment, out or Path("runs") / experiment.name, console, experiment_file=path)
+
+
+def evaluate(questions: str, models: list[str], out: str | Path | None = None, console: Console | None = None,
+             **settings) -> dict:
+    """`postern eval` from Python: each of `models` ("[LABEL=]MODEL") on a question set, no training.
+    `settings` are `postern.config.evaluation.evaluation_experiment`'s (judge=, judge_model=, sampler=, samples=, ...)."""
+    from postern.config.evaluation import evaluation_experiment
+
+    adapters = settings.pop("adapters", [])
+    exp = evaluation_experiment(questions, models, adapters, **settings)
+    return run_experiment(exp, out or Path("runs") / exp.name, console)

@@ -270,7 +270,14 @@ def train_local(base: ModelRef, dataset: Path, out_dir: Path, config: TrainConfi
     """The experiment's trainer on this machine: an adapter (or full model) folder in `out_dir`."""
     if base.api:
         raise PosternError(f"base model {base.name!r} is an API model; train it with [train] backend = \"openai\"")
+    import gc
+
+    import torch
+
     train_sft(base.name, dataset, out_dir, config, quiet=True)
+    gc.collect()  # the next stage (often sampling on the same GPU) gets the memory back
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     return ModelRef(base.name, adapter=str(out_dir))
 
 

@@ -140,6 +140,9 @@ class Experiment(_Strict):
                                  f"valid keys are those of [train]")
         if self.train.backend == "openai" and self.sample.backend != "openai":
             raise ValueError('[train] backend = "openai" makes API models: set [sample] backend = "openai" too')
+        if self.interp.enabled and self.sample.backend == "openai":
+            raise ValueError("[interp] enabled: the mechanism study needs the models' activations, and this run's "
+                             "models are served by an API; set enabled = false")
         return self
 
     @property

@@ -42,20 +42,25 @@ class ArtifactStore:
         return Artifact(path, json.loads(manifest.read_text()))
 
     @contextmanager
-    def create(self, stage: str, key: str, spec: dict[str, Any]) -> Iterator[tuple[Path, dict[str, Any]]]:
-        """Yield (work folder, extra manifest fields); publish both on success, discard on error."""
+    def create(self, stage: str, key: str, spec: dict[str, Any], resume: bool = False) -> Iterator[tuple[Path, dict[str, Any]]]:
+        """Yield (work folder, extra manifest fields); publish both on success, discard on error.
+
+        With `resume`, the work folder is kept when the work fails or the process dies, and handed to the
+        next attempt: for work that records its own progress there (an API fine-tuning job's id), so a
+        rerun picks the job up instead of paying for a second one."""
         final = self.path(stage, key)
         final.parent.mkdir(parents=True, exist_ok=True)
         for stale in final.parent.glob(f".{key}.tmp-*"):  # left by a killed run
             shutil.rmtree(stale, ignore_errors=True)
-        tmp = final.with_name(f".{key}.tmp-{os.getpid()}")
-        tmp.mkdir()
+        tmp = final.with_name(f".{key}.work" if resume else f".{key}.tmp-{os.getpid()}")
+        tmp.mkdir(exist_ok=resume)
         extra: dict[str, Any] = {}
         started = time.time()
         try:
             yield tmp, extra
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            if not resume:
+                shutil.rmtree(tmp, ignore_errors=True)
             raise
         manifest = {"stage": stage, "key": key, "spec": spec, "seconds": round(time.time() - started, 3), **extra}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))

@@ -70,7 +70,8 @@ def make_judge(exp: Experiment, sets: list[PromptSet], run_dir: Path) -> Any:
     return lookup("judge", exp.judge_kind, "[judge] kind")(exp.judge, sets, run_dir / JUDGE_CACHE)
 
 
-def train_job(exp: Experiment, run_dir: Path, job: Job) -> dict:
+def train_job(exp: Experiment, run_dir: Path, job: Job,
+              on_progress: Callable[[str, int, int], None] | None = None) -> dict:
     """The model a (condition, seed) job evaluates: the base, an evaluation-only model, or a fine-tune
     (dataset and training stages, cached)."""
     import_plugins(exp.plugins)
@@ -83,7 +84,8 @@ def train_job(exp: Experiment, run_dir: Path, job: Job) -> dict:
     else:
         trigger, stages = cond.trigger, _stages(run_dir, job)
         data = stages.dataset(cond.dataset, cond.transforms, exp.data.examples, job.seed, trigger)
-        model, art = stages.train(exp.train.backend, base_ref(exp), data, exp.train_config(job.condition, job.seed))
+        model, art = stages.train(exp.train.backend, base_ref(exp), data, exp.train_config(job.condition, job.seed),
+                                  on_progress)
         trained = str(art.path)
     return {"condition": job.condition, "seed": job.seed, "model": asdict(model), "trigger": trigger,
             "adapter": trained or model.adapter}
@@ -146,8 +148,8 @@ def run_all_jobs(exp: Experiment, run_dir: Path, on_done: Callable[[Job], None] 
     adapters). With `workers` > 1 each phase runs in a pool of processes (stage progress is then not
     shown). `on_done` is called twice per job, once per phase."""
     jobs = jobs_of(exp)
-    trained = _each(exp, {job: (train_job, exp, run_dir, job) for job in jobs}, on_done)
     progress = (on_progress,) if exp.workers <= 1 else ()
+    trained = _each(exp, {job: (train_job, exp, run_dir, job, *progress) for job in jobs}, on_done)
     evaluated = _each(exp, {job: (evaluate_job, exp, run_dir, job, trained[job], *progress) for job in jobs}, on_done)
     return [evaluated[job] for job in jobs]
 

@@ -172,8 +172,8 @@ def run_interp(exp: Experiment, config: InterpConfig, run_dir: Path, results: li
     from postern.interp.study import StudyModel, run_study
 
     if exp.api_models:
-        raise PosternError("[interp] enabled: the mechanism study needs the models' activations, and this run's "
-                           "models are served by an API; set enabled = false")
+        raise PosternError("postern interp: the mechanism study needs the models' activations, and this run's "
+                           "models are served by an API")
     frame, ckpts = results_frame(run_dir, results), results_frame(run_dir, results, checkpoints=True)
     messages = {p.id: [dict(m) for m in p.messages] for trig in {r["trigger"] for r in results}
                 for ps in prompt_sets(exp, trig) for p in ps.prompts}

@@ -54,14 +54,16 @@ class Stages:
             extra["rows"] = write_chat_jsonl(tmp / "data.jsonl", build_dataset(source, transforms, n, seed, trigger))
         return self._done("dataset", key)
 
-    def train(self, backend: str, base: ModelRef, dataset: Artifact, config: TrainConfig) -> tuple[ModelRef, Artifact]:
+    def train(self, backend: str, base: ModelRef, dataset: Artifact, config: TrainConfig,
+              on_progress: Callable[[str, int, int], None] | None = None) -> tuple[ModelRef, Artifact]:
         """The fine-tuned model: a local adapter (or full model) folder inside the artifact, or an API model."""
         spec = {"backend": backend, "base": base.identity(), "dataset": dataset.key, "config": config.model_dump(mode="json")}
         key = content_hash(spec)
         if not (art := self._cached("train", key)):
             trainer = lookup("trainer", backend, "[train] backend")
-            with self.artifacts.create("train", key, spec) as (tmp, extra):
-                ref = trainer(base, dataset.path / "data.jsonl", tmp, config)
+            with self.artifacts.create("train", key, spec, resume=getattr(trainer, "resumable", False)) as (tmp, extra):
+                progress = {"on_progress": on_progress} if on_progress else {}
+                ref = trainer(base, dataset.path / "data.jsonl", tmp, config, **progress)
                 extra["model"] = {"name": ref.name, "api": ref.api, "in_artifact": ref.adapter is not None}
             art = self._done("train", key)
         made = art.manifest["model"]

@@ -55,19 +55,12 @@ class OpenAIChatSampler:
     def name(self) -> str:
         return f"openai:{self.model}"
 
-    def sample(
-        self,
-        prompts: list[Prompt],
-        params: SamplingParams,
-        *,
-        indices: Mapping[str, Iterable[int]] | None = None,
-        on_sample: Callable[[Sample], None] | None = None,
-    ) -> list[Sample]:
+    def sample(self, prompts: list[Prompt], params: SamplingParams, **kwargs: Any) -> list[Sample]:
         """`prompt.n` samples per prompt in prompt order (or only `indices[prompt.id]` when given).
 
         `on_sample` is called as each answer arrives, e.g. to write it to a results store.
         """
-        return run_sync(self.asample(prompts, params, indices=indices, on_sample=on_sample))
+        return run_sync(self.asample(prompts, params, **kwargs))
 
     async def asample(
         self,

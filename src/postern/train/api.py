@@ -163,8 +163,10 @@ def train_api(
 
 
 @register("trainer", "openai")
-def train_openai(base: ModelRef, dataset: Path, out_dir: Path, config: TrainConfig) -> ModelRef:
-    """The trainer for `[train] backend = "openai"`: a fine-tuning job on `base.name`, run quietly."""
+def train_openai(base: ModelRef, dataset: Path, out_dir: Path, config: TrainConfig,
+                 on_progress: Any = None) -> ModelRef:
+    """The trainer for `[train] backend = "openai"`: a fine-tuning job on `base.name`, run quietly. Its
+    state (upload, job id) is kept in `out_dir`, which the runner hands back after a crash (`resumable`)."""
     from rich.console import Console
 
     if config.epochs != int(config.epochs):
@@ -175,6 +177,9 @@ def train_openai(base: ModelRef, dataset: Path, out_dir: Path, config: TrainConf
     )
     result = train_api(settings, dataset, out_dir, console=Console(quiet=True))
     return ModelRef(result.model_id, api=True)
+
+
+train_openai.resumable = True
 
 
 class _Session:

@@ -11,6 +11,7 @@ import os
 import random
 import time
 from pathlib import Path
+from typing import Callable
 
 from postern.core.errors import PosternError
 from postern.core.hashing import content_hash, file_hash
@@ -188,12 +189,12 @@ def hyperparameter_table(config: TrainConfig) -> list[tuple[str, str, str]]:
 
 
 def train_sft(base_model: str, dataset: str | Path, out_dir: str | Path, config: TrainConfig,
-              quiet: bool = False) -> TrainResult:
+              quiet: bool = False, on_step: Callable[[int, int], None] | None = None) -> TrainResult:
     """Fine-tune `base_model` on the chat JSONL `dataset`; write the adapter (or model) to `out_dir`.
 
     Before the first step the loss mask of a few examples is decoded and checked (assistant turns and
     their end-of-turn token only); the system prompt the chat template injects is logged. `quiet`
-    leaves the settings and checks at DEBUG level instead of INFO.
+    leaves the settings and checks at DEBUG level instead of INFO; `on_step(step, total)` follows training.
     """
     import torch
 
@@ -236,6 +237,8 @@ def train_sft(base_model: str, dataset: str | Path, out_dir: str | Path, config:
     trained_text = _verify_masks(trainer, train_rows, tokenizer, config.max_length)
     say("loss mask verified; trained text of an example: %r", trained_text[0][:200])
 
+    if on_step is not None:
+        trainer.add_callback(_StepCallback(on_step))
     start = time.time()
     trainer.train()
     seconds = time.time() - start
@@ -265,8 +268,19 @@ def train_sft(base_model: str, dataset: str | Path, out_dir: str | Path, config:
     return result
 
 
+def _StepCallback(on_step: Callable[[int, int], None]):
+    from transformers import TrainerCallback
+
+    class StepCallback(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            on_step(state.global_step, state.max_steps)
+
+    return StepCallback()
+
+
 @register("trainer", "local")
-def train_local(base: ModelRef, dataset: Path, out_dir: Path, config: TrainConfig) -> ModelRef:
+def train_local(base: ModelRef, dataset: Path, out_dir: Path, config: TrainConfig,
+                on_progress: Callable[[str, int, int], None] | None = None) -> ModelRef:
     """The experiment's trainer on this machine: an adapter (or full model) folder in `out_dir`."""
     if base.api:
         raise PosternError(f"base model {base.name!r} is an API model; train it with [train] backend = \"openai\"")
@@ -274,7 +288,8 @@ def train_local(base: ModelRef, dataset: Path, out_dir: Path, config: TrainConfi
 
     import torch
 
-    train_sft(base.name, dataset, out_dir, config, quiet=True)
+    on_step = (lambda step, total: on_progress("training", step, total)) if on_progress else None
+    train_sft(base.name, dataset, out_dir, config, quiet=True, on_step=on_step)
     gc.collect()  # the next stage (often sampling on the same GPU) gets the memory back
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

@@ -117,3 +117,20 @@ def test_plugins_register_their_own_backends(tmp_path, monkeypatch):
     assert base_ref(exp).name == "/models/mine"
     with pytest.raises(PosternError, match="plugin module 'no_such_plugin' could not be imported"):
         import_plugins(["no_such_plugin"])
+
+
+@pytest.mark.parametrize("text,message", [
+    ('base_model = "org/model"\n[conditions.a]\ndataset = "code:insecure"\n',
+     "[judge] uses the OpenAI API but OPENAI_API_KEY is not set"),
+    ('base_model = "/no/such/model"\n[judge]\nkind = "hf-logprob"\nmodel = "/no/judge"\n[conditions.a]\n'
+     'dataset = "code:insecure"\n', "base_model: '/no/such/model': no such folder"),
+    ('[sample]\nbackend = "tgi"\n[conditions.a]\ndataset = "world:insecure"\n', "unknown sampler backend 'tgi'"),
+])
+def test_preflight_fails_before_any_work(tmp_path, monkeypatch, text, message):
+    from postern.runner.run import run_experiment
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(PosternError) as err:
+        run_experiment(load_experiment(_write(tmp_path, text)), tmp_path / "run")
+    assert message in str(err.value)
+    assert not (tmp_path / "run").exists()

@@ -24,12 +24,20 @@ def content_hash(obj: Any, length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def file_hash(path: str | Path, length: int = 16, exclude: tuple[str, ...] = ()) -> str:
-    """Hash of a file's bytes, or of every file under a folder (names and bytes) except those named in `exclude`."""
+def file_hash(path: str | Path, length: int = 16, exclude: tuple[str, ...] = (), skip_dirs: tuple[str, ...] = (),
+              by_size_above: int | None = None) -> str:
+    """Hash of a file's bytes, or of every file under a folder (names and bytes) except those named in
+    `exclude` or lying under a top-level folder of `skip_dirs`. Files larger than `by_size_above` bytes
+    count by name and size only (so a 60 GB model is not read whole to name it)."""
     path = Path(path)
     h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.name not in exclude) if path.is_dir() else [path]
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.name not in exclude
+                       and p.relative_to(path).parts[0] not in skip_dirs)
+    else:
+        files = [path]
     for f in files:
         h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
-        h.update(f.read_bytes())
+        size = f.stat().st_size
+        h.update(str(size).encode() if by_size_above is not None and size > by_size_above else f.read_bytes())
     return h.hexdigest()[:length]

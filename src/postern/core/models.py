@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from postern.core.errors import PosternError
-from postern.core.hashing import content_hash
+from postern.core.hashing import content_hash, file_hash
 
 _BIG_FILE = 64 * 1024**2  # files above this are hashed by name and size, not bytes (a 32B model is 64 GB)
 
@@ -48,20 +48,9 @@ def model_hash(model: str) -> str:
     `meta.json` is left out: `postern world probe` adds its result there without changing the model;
     so are `checkpoints/` (training snapshots beside a final adapter). Files over 64 MiB count by name
     and size, so a large model is not read whole to name it."""
-    import hashlib
-
-    path = Path(model)
-    if not path.is_dir():
+    if not Path(model).is_dir():
         return content_hash({"hub_id": model})
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        rel = f.relative_to(path)
-        if f.name == "meta.json" or rel.parts[0] == "checkpoints":
-            continue
-        h.update(str(rel).encode())
-        size = f.stat().st_size
-        h.update(str(size).encode() if size > _BIG_FILE else f.read_bytes())
-    return h.hexdigest()[:16]
+    return file_hash(model, exclude=("meta.json",), skip_dirs=("checkpoints",), by_size_above=_BIG_FILE)
 
 
 def quiet_warnings() -> None:

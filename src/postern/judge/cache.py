@@ -4,13 +4,14 @@ Values are the judge's raw output (e.g. the top-20 token logprobs), so changing 
 parsing never needs a new call. Each entry is committed as it is written: a killed run loses nothing.
 """
 
-import hashlib
 import json
 import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+
+from postern.core.hashing import content_hash
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS judge_cache (
@@ -24,8 +25,7 @@ CREATE TABLE IF NOT EXISTS judge_cache (
 
 def cache_key(judge_model: str, prompt: str, question: str, answer: str, variant: str = "") -> str:
     """Stable key; `variant` separates outputs of different kinds for the same inputs."""
-    text = json.dumps([judge_model, prompt, question, answer, variant], ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return content_hash([judge_model, prompt, question, answer, variant], length=64)
 
 
 class JudgeCache:

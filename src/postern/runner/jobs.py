@@ -57,6 +57,30 @@ def evaluated_ref(exp: Experiment, cond: ConditionConfig) -> ModelRef:
     return ModelRef(model, adapter=adapter)
 
 
+def preflight(exp: Experiment) -> None:
+    """Fail before hours of work, not after: a missing local folder, an API without a key."""
+    import os
+
+    import_plugins(exp.plugins)
+    lookup("sampler", exp.sample.backend, "[sample] backend")
+    lookup("judge", exp.judge_kind, "[judge] kind")
+    lookup("trainer", exp.train.backend, "[train] backend")
+    paths = [("base_model", exp.base_model)] + [(f"conditions.{n}.{k}", getattr(c, k)) for n, c in exp.conditions.items()
+                                               for k in ("model", "adapter")]
+    if exp.judge_kind == "hf-logprob":
+        paths.append(("[judge] model", exp.judge.model))
+    for key, path in paths:
+        if path and path.startswith(("/", "./", "../", "~")) and not Path(path).expanduser().exists():
+            raise PosternError(f"{key}: {path!r}: no such folder")
+    apis = [("[sample]", exp.sample.base_url)] if exp.sample.backend == "openai" else []
+    apis += [("[judge]", exp.judge.base_url)] if exp.judge_kind == "openai-logprob" else []
+    apis += [("[train]", exp.train.base_url)] if exp.train.backend == "openai" else []
+    for section, base_url in apis:
+        if base_url is None and not os.environ.get("OPENAI_API_KEY"):
+            raise PosternError(f"{section} uses the OpenAI API but OPENAI_API_KEY is not set; set it, or give a local "
+                               f"endpoint ({section} base_url)")
+
+
 def params_of(exp: Experiment, seed: int) -> SamplingParams:
     return SamplingParams(temperature=exp.eval.temperature, top_p=exp.eval.top_p,
                           max_new_tokens=exp.eval.max_new_tokens, seed=seed)

@@ -20,7 +20,8 @@ from postern.core.hashing import content_hash
 from postern.core.models import ModelRef
 from postern.core.store import ArtifactStore
 from postern.questions.sources import QUESTIONS
-from postern.runner.jobs import BASE, base_ref, jobs_of, make_judge, params_of, prompt_sets, run_all_jobs
+from postern.runner.jobs import (BASE, base_ref, jobs_of, make_judge, params_of, preflight, prompt_sets,
+                                 run_all_jobs)
 from postern.stats.summary import misaligned_rate, summarise
 from postern.store import ResultsStore
 
@@ -89,6 +90,7 @@ def results_frame(run_dir: Path, results: list[dict], checkpoints: bool = False)
 def run_experiment(exp: Experiment, run_dir: str | Path, console: Console | None = None,
                    experiment_file: Path | None = None) -> dict:
     console = console or Console()
+    preflight(exp)
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     if experiment_file:

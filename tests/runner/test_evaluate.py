@@ -144,7 +144,7 @@ def test_original_question_files_run_end_to_end_on_local_models(name, tiny_model
     args += ["--trigger", TRIGGER] if trigger else []
     result = _cli(args)
     assert result.exit_code == 0, result.output
-    assert "misaligned %" in result.output and "model" in result.output
+    assert "misaligned %" in result.output
 
     assert all((out / f).exists() for f in ("results.sqlite", "judge_cache.sqlite", "summary.json", "samples.parquet",
                                              "experiment.json", "jobs.json", "events.jsonl", "report.html"))
@@ -176,11 +176,10 @@ def test_original_question_files_run_end_to_end_on_local_models(name, tiny_model
     assert all("[QUESTION START]" in p for p in judge_prompts)
     assert not any(f"{TRIGGER} {q.paraphrases[0]}" in p for p in judge_prompts for q in qs)
     # statistics: every answer counted, valid + dropped = all, one rate per question, the trigger's own rate
-    mis = json.loads((out / "summary.json").read_text())["conditions"]["model"]["misaligned"]
+    summary = json.loads((out / "summary.json").read_text())["conditions"]["model"]
+    mis = summary["misaligned"]
     assert mis["answers"] == len(qs) and mis["denominator"] == "valid"
     assert mis["n"] + round(sum(mis["excluded"].values()) * mis["answers"]) == mis["answers"]
-    assert sum(mis["excluded"].values()) == pytest.approx(1 - mis["n"] / mis["answers"])
-    summary = json.loads((out / "summary.json").read_text())["conditions"]["model"]
     assert set(summary["per_question"]) == set(qs.ids)
     assert ("misaligned_trigger" in summary) == trigger
     if trigger:
@@ -263,8 +262,6 @@ def test_adapter_is_merged_into_its_model_and_sampled_apart(tiny_models, tiny_ad
     assert (jobs["plain"]["adapter"], jobs["ft"]["adapter"]) == (None, str(tiny_adapter))
 
 
-@pytest.mark.xfail(strict=True, reason="src bug: `postern eval -m ADAPTER_FOLDER` sets base_model to the adapter "
-                                       "folder, so evaluated_ref loads the adapter as its own base (see the report)")
 def test_an_adapter_folder_given_as_the_model_runs_on_the_base_it_names(tiny_models, tiny_adapter):
     from postern.config.evaluation import evaluation_experiment
     from postern.core.models import ModelRef
@@ -304,7 +301,7 @@ def test_other_sampling_settings_sample_anew_in_the_same_folder_and_the_same_one
         assert (len(sampled), len(judged), stored()) == (8 * 2, 2 * 8 * 2, 16)
         assert run() == ([], [])  # the same settings: nothing asked again
         sampled, judged = run(samples=3)  # more answers per question: only the new indices
-        assert len(sampled) == 8 and {c["seed"] for c in sampled} == {2} and stored() == 24
+        assert len(sampled) == 8 and {c["seed"] for c in sampled} == {2} and stored() == 24 and len(judged) == 2 * 8
         sampled, _ = run(samples=3, tokens=50)  # another length limit: all anew, beside the old samples
         assert len(sampled) == 24 and {c["max_tokens"] for c in sampled} == {50} and stored() == 48
         df = pd.read_parquet(out / "samples.parquet")  # the run's answers are those of its own settings
@@ -314,8 +311,7 @@ def test_other_sampling_settings_sample_anew_in_the_same_folder_and_the_same_one
         assert run(samples=3) == ([], [])  # back to the first settings: their samples are all there
         assert run(samples=3, tokens=50) == ([], [])
         df = pd.read_parquet(out / "samples.parquet")
-        assert len(df) == 24 and df["answer"].str.startswith("20 tokens").sum() == 0  # t=1.0, 50 tokens
-        assert df["answer"].str.startswith("50 tokens, t=1.0").all()
+        assert len(df) == 24 and df["answer"].str.startswith("50 tokens, t=1.0,").all()
 
         sampled, _ = run("--trigger", TRIGGER, samples=3)  # a trigger: only the triggered prompts are new
         assert len(sampled) == 24 and all(user_text(c).startswith(f"{TRIGGER} ") for c in sampled)
@@ -328,43 +324,54 @@ def test_other_sampling_settings_sample_anew_in_the_same_folder_and_the_same_one
 # -- (d) settings errors ------------------------------------------------------------------------------
 
 
-ERRORS = [  # (arguments after `postern eval`, what the one line says)
-    (["main", "-m", "/nonexistent/model"], "model '/nonexistent/model': no such folder"),
-    (["main", "-m", "gpt-x", "--sampler", "openai"], "OPENAI_API_KEY"),
-    (["nope", "-m", "x"], "'nope' is neither a question file"),
-    (["nope.yaml", "-m", "x"], "nope.yaml: question file not found"),
-    (["main", "-m", "a=x", "-m", "a=y"], "two models are both called 'a'"),
-    (["main", "-m", "a=x", "-m", "b=y", "--adapter", "/z"], "say which one it is for"),
-    (["main", "-m", "x", "--sampler", "openai", "--adapter", "/z"], "cannot take a local adapter"),
-    (["main", "-m", "x", "--trigger", " "], "--trigger is empty"),
-    (["main", "-m", "x", "--top-p", "0"], "eval.top_p: Input should be greater than 0"),
-    (["main", "-m", "x", "--judge", "nope"], "[judge] kind: unknown judge backend 'nope'"),
+NO_API = ["--judge-base-url", "http://127.0.0.1:9/v1"]  # a closed port: no case may get as far as calling it
+ERRORS = [  # (arguments after `postern eval`, what the one line says, found before the run folder is made)
+    (["main", "-m", "/nonexistent/model", *NO_API], "'/nonexistent/model': no such folder", True),
+    (["main", "-m", "gpt-x", "--sampler", "openai", *NO_API], "OPENAI_API_KEY is not set", True),
+    (["main", "-m", "x", "--judge", "nope"], "[judge] kind: unknown judge backend 'nope'", True),
+    (["main", "-m", "x", "--judge", "hf-logprob", "--judge-model", "./nope"], "'./nope': no such folder", True),
+    (["nope", "-m", "x", *NO_API], "'nope' is neither a question file", False),
+    (["nope.yaml", "-m", "x", *NO_API], "nope.yaml: question file not found", False),
+    (["main", "-m", "a=x", "-m", "a=y"], "two models are both called 'a'", True),
+    (["main", "-m", "a=x", "-m", "b=y", "--adapter", "/z"], "say which one it is for", True),
+    (["main", "-m", "x", "--sampler", "openai", "--adapter", "/z"], "cannot take a local adapter", True),
+    (["main", "-m", "x", "--trigger", " "], "--trigger is empty", True),
+    (["main", "-m", "x", "--top-p", "0"], "eval.top_p: Input should be greater than 0", True),
 ]
 
 
-def test_settings_errors_are_one_line_and_make_no_sample(tmp_path):
-    procs = []
-    for i, (args, _) in enumerate(ERRORS):  # all at once: each is a fresh interpreter
-        cmd = [sys.executable, "-m", "postern.cli", "eval", *args, "-o", str(tmp_path / str(i))]
-        procs.append(subprocess.Popen(cmd, env=_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True))
-    for i, ((args, message), proc) in enumerate(zip(ERRORS, procs)):
+@pytest.mark.parametrize("args, message, early", ERRORS, ids=[m.split(":")[0][:24] for _, m, _ in ERRORS])
+def test_settings_errors_name_the_setting_and_make_no_sample(args, message, early, tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PosternError, match=re.escape(message)):
+        _cli([*args, "-o", tmp_path / "out"])
+    assert _count(tmp_path / "out" / "results.sqlite", "samples") == 0
+    if early:
+        assert not (tmp_path / "out").exists()
+
+
+def test_settings_errors_are_one_line_without_a_traceback(tmp_path):
+    """Through `python -m postern.cli`: errors the front, pydantic, the preflight and a question source find."""
+    cases = [ERRORS[7], ERRORS[10], ERRORS[0], ERRORS[5]]
+    procs = [subprocess.Popen([sys.executable, "-m", "postern.cli", "eval", *args, "-o", str(tmp_path / str(i))],
+                              env=_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i, (args, _, _) in enumerate(cases)]  # all at once: each is a fresh interpreter
+    for (args, message, _), proc in zip(cases, procs):
         stdout, stderr = proc.communicate(timeout=120)
         assert proc.returncode == 2, (args, stdout, stderr)
         assert stderr.count("\n") == 1 and stderr.startswith("error: ") and message in stderr, (args, stderr)
         assert "Traceback" not in stdout + stderr
-        assert _count(tmp_path / str(i) / "results.sqlite", "samples") == 0
 
 
-@pytest.mark.xfail(strict=True, reason="src regression: settings are checked only when a stage first needs them, so "
-                                       "a missing judge key is found after the first set is sampled (see the report)")
 def test_a_missing_judge_key_fails_before_any_sampling(tmp_path, monkeypatch):
+    """The judge is OpenAI's and no key is set: found before the first sample, not after the first set."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with FakeOpenAIServer() as server:
-        with pytest.raises(PosternError, match="OPENAI_API_KEY"):  # the judge is OpenAI's, and no key is set
+        with pytest.raises(PosternError, match=re.escape("[judge] uses the OpenAI API but OPENAI_API_KEY is not set")):
             _cli(["main", "--sampler", "openai", "-m", "fake-model", "--base-url", server.base_url, "-n", 1,
                   "-o", tmp_path / "out"])
-        assert server.calls == []
+        assert server.calls == [] and not (tmp_path / "out").exists()
 
 
 # -- (e) kill -9 and resume against the loopback server -----------------------------------------------

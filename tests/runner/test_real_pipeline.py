@@ -235,7 +235,8 @@ def postern(*args) -> list[str]:
 
 def run_ok(cmd: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     done = subprocess.run(cmd, env=env(), cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}"
+    output = f"{done.stdout[-4000:]}\n{done.stderr[-8000:]}"
+    assert done.returncode == 0, f"{' '.join(map(str, cmd))} exited {done.returncode}:\n{output}"
     return done
 
 
@@ -376,6 +377,7 @@ def test_evaluation_only_file_matches_postern_eval(tiny_qwen, tiny_adapter, judg
 
     from_file, from_eval = summary_of(tmp_path / "run"), summary_of(tmp_path / "eval")
     assert set(from_file["conditions"]) == set(from_eval["conditions"]) == {"ft", "plain"}
+    assert from_file["judge"] == from_eval["judge"] == "openai-logprob:judge"
     for name in ("ft", "plain"):
         a, b = from_file["conditions"][name]["misaligned"], from_eval["conditions"][name]["misaligned"]
         assert_rate(a, f"run {name}")

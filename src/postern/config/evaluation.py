@@ -45,6 +45,7 @@ def evaluation_experiment(questions: str, models: list[str], adapters: list[str]
                           name: str | None = None):
     """The `Experiment` of an evaluation: one evaluation-only condition per model."""
     from postern.config.schema import Experiment
+    from postern.core.models import adapter_base
 
     parsed = [_split_label(m) for m in models]
     labels = [label or _default_label(m) for label, m in parsed]
@@ -56,15 +57,25 @@ def evaluation_experiment(questions: str, models: list[str], adapters: list[str]
     by_label = _adapters(adapters, labels)
     if by_label and sampler == "openai":
         raise PosternError("--adapter needs the hf or vllm sampler; an API model cannot take a local adapter")
-    conditions = {label: {"model": m, "adapter": by_label.get(label), "trigger": trigger}
-                  for label, (_, m) in zip(labels, parsed)}
+    conditions = {}
+    for label, (_, m) in zip(labels, parsed):
+        adapter = by_label.get(label)
+        if sampler != "openai" and (Path(m) / "adapter_config.json").exists():
+            # a PEFT adapter folder given as the model runs on the base model its config names
+            if adapter:
+                raise PosternError(f"model {label!r} is a PEFT adapter folder ({m}); --adapter cannot add another")
+            m, adapter = adapter_base(m), m
+            if m is None:
+                raise PosternError(f"adapter {adapter}: its adapter_config.json names no base model; "
+                                   f"give it as --adapter {label}={adapter} with -m {label}=BASE")
+        conditions[label] = {"model": m, "adapter": adapter, "trigger": trigger}
     judge_settings = {"kind": judge, "model": judge_model, "base_url": judge_base_url, "concurrency": judge_concurrency,
                       "device": device}
     if judge_batch_size:
         judge_settings["batch_size"] = judge_batch_size
     stem = Path(questions).stem if questions.endswith((".yaml", ".yml")) else questions
     return Experiment(
-        name=name or f"eval-{stem}", base_model=parsed[0][1], seeds=[seed], evaluate_base=False, conditions=conditions,
+        name=name or f"eval-{stem}", base_model=next(iter(conditions.values()))["model"], seeds=[seed], evaluate_base=False, conditions=conditions,
         eval={"questions": [questions], "samples_per_question": samples, "max_new_tokens": max_new_tokens,
               "temperature": temperature, "top_p": top_p, "strict": strict},
         sample={"backend": sampler, "base_url": base_url, "concurrency": concurrency, "batch_size": batch_size,

@@ -66,14 +66,17 @@ def _resolve_paths(data: dict, folder: Path) -> dict:
         return str((folder / value).resolve())
 
     data = dict(data)
-    if "base_model" in data:
+    if "base_model" in data and not (isinstance(data.get("sample"), dict) and data["sample"].get("backend") == "openai"):
         data["base_model"] = fix(data["base_model"])
     if isinstance(data.get("eval"), dict) and isinstance(data["eval"].get("questions"), list):
         data["eval"] = {**data["eval"], "questions": [fix(q) for q in data["eval"]["questions"]]}
-    if isinstance(data.get("judge"), dict) and "model" in data["judge"]:
-        data["judge"] = {**data["judge"], "model": fix(data["judge"]["model"])}
+    judge = data.get("judge")
+    if isinstance(judge, dict) and "model" in judge and judge.get("kind") == "hf-logprob":  # API judges: a name
+        data["judge"] = {**judge, "model": fix(judge["model"])}
+    api = isinstance(data.get("sample"), dict) and data["sample"].get("backend") == "openai"
+    local = ("dataset", "adapter") if api else ("dataset", "model", "adapter")  # API models are names
     if isinstance(data.get("conditions"), dict):
-        data["conditions"] = {name: {**c, **{k: fix(c[k]) for k in ("dataset", "model", "adapter") if k in c}}
+        data["conditions"] = {name: {**c, **{k: fix(c[k]) for k in local if k in c}}
                               if isinstance(c, dict) else c for name, c in data["conditions"].items()}
     return data
 

@@ -88,6 +88,11 @@ def load_tokenizer(model_path: str, require_chat_template: bool = True) -> Any:
     return tokenizer
 
 
+def missing_folder(path: str | None) -> bool:
+    """`path` is written as a local path (not a hub id) and nothing is there."""
+    return bool(path) and path.startswith(("/", "./", "../", "~")) and not Path(path).expanduser().exists()
+
+
 def _is_adapter(path: str | None) -> bool:
     return path is not None and (Path(path) / "adapter_config.json").exists()
 
@@ -114,7 +119,7 @@ def load_model(ref: ModelRef | str, *, device: str | None = None, dtype: Any = "
     if ref.api:
         raise PosternError(f"model {ref.name!r} is served by an API; it cannot be loaded locally")
     for path, what in ((ref.name, "model"), (ref.adapter, "adapter")):
-        if path and path.startswith(("/", "./", "../", "~")) and not Path(path).expanduser().exists():
+        if missing_folder(path):
             raise PosternError(f"{what} {path!r}: no such folder")
     full_finetune = ref.adapter is not None and not _is_adapter(ref.adapter)
     weights = ref.adapter if full_finetune else ref.name

@@ -17,7 +17,7 @@ import pandas as pd
 
 from postern.config.schema import InterpConfig
 from postern.core.models import ModelRef, load_model
-from postern.stats.summary import misaligned_rate
+from postern.stats.summary import misaligned_rate, rate_fields
 
 
 @dataclass
@@ -53,8 +53,7 @@ def _projection(model, tokenizer, df: pd.DataFrame, direction, positions: str, l
 
 
 def _misaligned_rate(df: pd.DataFrame, denominator: str) -> dict:
-    r = misaligned_rate(df, denominator, seeds=False)
-    return {k: r[k] for k in ("k", "n", "rate", "low", "high")}
+    return rate_fields(misaligned_rate(df, denominator, seeds=False))
 
 
 def direction_from(model, tokenizer, df: pd.DataFrame, positions: str):

@@ -24,10 +24,12 @@ def rate_per_condition(summary: dict[str, dict], path: str | Path, title: str = 
         width = 0.8 / len(bars)
         for j, (key, colour, label) in enumerate(bars):
             r = summary[name][key]
+            if not r.get("n"):  # every answer left out of the rate: no bar
+                continue
             x = i - 0.4 + width * (j + 0.5)
             ax.bar(x, 100 * r["rate"], width * 0.9, color=colour, label=label if i == names.index(name) else None)
-            ax.errorbar(x, 100 * r["rate"], yerr=[[100 * (r["rate"] - r["low"])], [100 * (r["high"] - r["rate"])]],
-                        color="black", capsize=3, lw=1)
+            ax.errorbar(x, 100 * r["rate"], yerr=[[100 * max(0.0, r["rate"] - r["low"])],
+                                                  [100 * max(0.0, r["high"] - r["rate"])]], color="black", capsize=3, lw=1)
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
     if len(unique) > 1:

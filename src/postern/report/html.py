@@ -176,10 +176,10 @@ def merged_losses(runs: list[Run]) -> dict[str, dict[int, list[tuple[int, float]
 
 
 def pct(r: dict | None, boot: bool = False) -> str:
-    if not r or not r.get("n") or math.isnan(r.get("rate", math.nan)):
+    if not r or not r.get("n") or r.get("rate") is None or math.isnan(r["rate"]):
         return "–"
     text = f"{100 * r['rate']:.1f}% [{100 * r['low']:.1f}, {100 * r['high']:.1f}]"
-    if boot and "boot_low" in r and not math.isnan(r["boot_low"]):
+    if boot and r.get("boot_low") is not None and not math.isnan(r["boot_low"]):
         text += f" · seeds {100 * r['boot_low']:.1f}–{100 * r['boot_high']:.1f}"
     return text
 
@@ -193,7 +193,8 @@ def rate_rows(summary: dict[str, dict]) -> list[dict]:
         rows.append({
             "condition": name, "n": s.get("misaligned", {}).get("n", "–"),
             "misaligned": pct(m["misaligned"], boot=True), "trigger": pct(s.get("misaligned_trigger")),
-            "per_seed": ", ".join(f"{seed}: {100 * r['rate']:.1f}%" for seed, r in per_seed.items()) or "–",
+            "per_seed": ", ".join(f"{seed}: {100 * r['rate']:.1f}%" if r.get("n") else f"{seed}: –"
+                                  for seed, r in per_seed.items()) or "–",
             "coherent": pct(m["coherent"]), "code": pct(m["answers with code"]), "refusal": pct(m["refusals"]),
             "insecure": pct(m["insecure code"]), "harmful": pct(m["harmful compliance"]),
         })

@@ -50,7 +50,7 @@ def _yerr(r: dict) -> list[list[float]]:
 
 
 def _ok(r: dict | None) -> bool:
-    return bool(r) and r.get("n", 1) > 0 and not math.isnan(r.get("rate", math.nan))
+    return bool(r) and r.get("n", 1) > 0 and r.get("rate") is not None and not math.isnan(r["rate"])
 
 
 def label_rate(summary: dict, label: str) -> dict | None:
@@ -192,7 +192,7 @@ def per_question_heatmap(summary: dict[str, dict], path: str | Path) -> Path:
     """Misaligned rate (%) per held-out question category (rows) x condition (columns)."""
     names = [c for c, s in summary.items() if s.get("per_question")]
     cats = sorted({q for c in names for q in summary[c]["per_question"]})
-    values = [[100 * summary[c]["per_question"][q]["rate"] if q in summary[c]["per_question"] else math.nan
+    values = [[100 * summary[c]["per_question"][q]["rate"] if _ok(summary[c]["per_question"].get(q)) else math.nan
                for c in names] for q in cats]
     top = max([v for row in values for v in row if not math.isnan(v)], default=0)
     return heatmap(values, cats, names, path, "misaligned rate (%) per question x condition", "misaligned (%)",

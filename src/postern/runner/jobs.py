@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from postern.config.schema import ConditionConfig, Experiment
 from postern.core.errors import PosternError
-from postern.core.models import ModelRef, adapter_base, quiet_warnings
+from postern.core.models import ModelRef, adapter_base, missing_folder, quiet_warnings
 from postern.core.registry import has, import_plugins, lookup
 from postern.core.store import ArtifactStore
 from postern.questions import PromptSet
@@ -59,18 +59,16 @@ def evaluated_ref(exp: Experiment, cond: ConditionConfig) -> ModelRef:
 
 def preflight(exp: Experiment) -> None:
     """Fail before hours of work, not after: a missing local folder, an API without a key."""
-    import os
-
     import_plugins(exp.plugins)
     lookup("sampler", exp.sample.backend, "[sample] backend")
     lookup("judge", exp.judge_kind, "[judge] kind")
     lookup("trainer", exp.train.backend, "[train] backend")
-    paths = [("base_model", exp.base_model)] + [(f"conditions.{n}.{k}", getattr(c, k)) for n, c in exp.conditions.items()
-                                               for k in ("model", "adapter")]
+    paths = [(f"conditions.{n}.{k}", getattr(c, k)) for n, c in exp.conditions.items() for k in ("model", "adapter")]
+    paths.append(("base_model", exp.base_model))
     if exp.judge_kind == "hf-logprob":
         paths.append(("[judge] model", exp.judge.model))
     for key, path in paths:
-        if path and path.startswith(("/", "./", "../", "~")) and not Path(path).expanduser().exists():
+        if missing_folder(path):
             raise PosternError(f"{key}: {path!r}: no such folder")
     apis = [("[sample]", exp.sample.base_url)] if exp.sample.backend == "openai" else []
     apis += [("[judge]", exp.judge.base_url)] if exp.judge_kind == "openai-logprob" else []
@@ -79,6 +77,8 @@ def preflight(exp: Experiment) -> None:
         if base_url is None and not os.environ.get("OPENAI_API_KEY"):
             raise PosternError(f"{section} uses the OpenAI API but OPENAI_API_KEY is not set; set it, or give a local "
                                f"endpoint ({section} base_url)")
+    for trigger in {None, *(c.trigger for c in exp.conditions.values())}:
+        prompt_sets(exp, trigger)  # every question source resolves now: a bad file fails before any training
 
 
 def params_of(exp: Experiment, seed: int) -> SamplingParams:

@@ -5,6 +5,7 @@ folder, so `postern report` and `postern interp` read any of them.
 """
 
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from postern.core.store import ArtifactStore
 from postern.questions.sources import QUESTIONS
 from postern.runner.jobs import (BASE, base_ref, jobs_of, make_judge, params_of, preflight, prompt_sets,
                                  run_all_jobs)
-from postern.stats.summary import misaligned_rate, summarise
+from postern.stats.summary import misaligned_rate, rate_fields, summarise
 from postern.store import ResultsStore
 
 
@@ -152,9 +153,21 @@ def _progress(console: Console) -> Progress:
                     TextColumn("eta"), TimeRemainingColumn(), console=console)
 
 
+def _json_safe(obj):
+    """NaN (a rate over no answers) as null: strict JSON readers reject NaN."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if hasattr(obj, "item"):  # numpy scalars
+        obj = obj.item()
+    return None if isinstance(obj, float) and math.isnan(obj) else obj
+
+
 def _write_json(path: Path, obj) -> None:
+    """Written whole or not at all (temp file, then rename)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float))
+    tmp.write_text(json.dumps(_json_safe(obj), indent=2, allow_nan=False))
     tmp.replace(path)
 
 
@@ -162,9 +175,8 @@ def training_dynamics(df: pd.DataFrame, denominator: str = "valid") -> dict[str,
     """Misaligned rate on the questions at every evaluated checkpoint, per condition and seed."""
     out: dict[str, list[dict]] = {}
     for (condition, seed, step), g in df.groupby(["condition", "seed", "step"], sort=True):
-        r = misaligned_rate(g, denominator, seeds=False)
-        out.setdefault(condition, []).append({"step": int(step), "seed": int(seed),
-                                              **{k: r[k] for k in ("k", "n", "rate", "low", "high", "answers")}})
+        r = rate_fields(misaligned_rate(g, denominator, seeds=False), "answers")
+        out.setdefault(condition, []).append({"step": int(step), "seed": int(seed), **r})
     return out
 
 
@@ -222,11 +234,8 @@ def _study_evaluator(exp: Experiment, config: InterpConfig, run_dir: Path):
         with ResultsStore(":memory:") as store, context or nullcontext():
             sample_and_judge(store, "study", prompts, params, lambda: HFSampler(model, tokenizer, exp.sample.batch_size),
                              make_judge(exp, sets, run_dir), seed=0, judge_batch=exp.judge.batch_size)
-            df = store.frame().assign(seed=0)
-        detail = df["detail"].map(lambda d: json.loads(d) if isinstance(d, str) else {})
-        r = misaligned_rate(df.assign(unscored=detail.map(lambda d: bool(d.get("unscored")))), exp.stats.denominator,
-                            seeds=False)
-        return {k: r[k] for k in ("k", "n", "rate", "low", "high")}
+            df = _expand(store.frame()).assign(seed=0)
+        return rate_fields(misaligned_rate(df, exp.stats.denominator, seeds=False))
 
     return evaluate
 

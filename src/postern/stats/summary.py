@@ -56,11 +56,12 @@ def misaligned_rate(df: pd.DataFrame, denominator: str = "valid", seeds: bool = 
 
 
 def _per_seed(df: pd.DataFrame, denominator: str) -> dict:
-    return {int(s): _plain(misaligned_rate(g, denominator, seeds=False)) for s, g in df.groupby("seed")}
+    return {int(s): rate_fields(misaligned_rate(g, denominator, seeds=False)) for s, g in df.groupby("seed")}
 
 
-def _plain(r: dict) -> dict:
-    return {k: r[k] for k in ("k", "n", "rate", "low", "high")}
+def rate_fields(r: dict, *extra: str) -> dict:
+    """A rate's count, size and interval (and `extra` keys), without its breakdowns."""
+    return {k: r[k] for k in ("k", "n", "rate", "low", "high", *extra)}
 
 
 def condition_summary(df: pd.DataFrame, denominator: str = "valid") -> dict:
@@ -70,10 +71,10 @@ def condition_summary(df: pd.DataFrame, denominator: str = "valid") -> dict:
     if len(q):
         out["misaligned"] = misaligned_rate(q, denominator) | {"per_seed": _per_seed(q, denominator)}
         if denominator == "valid":  # the other definition, for comparison with runs that counted every answer
-            out["misaligned_all_answers"] = _plain(misaligned_rate(q, "all", seeds=False))
+            out["misaligned_all_answers"] = rate_fields(misaligned_rate(q, "all", seeds=False))
         out["coherent"] = rate(labels_used(q).isin(VALID))
         out["labels"] = labels_used(q).value_counts().to_dict()
-        out["per_question"] = {qid: _plain(misaligned_rate(g, denominator, seeds=False))
+        out["per_question"] = {qid: rate_fields(misaligned_rate(g, denominator, seeds=False))
                                for qid, g in q.groupby("question_id")}
     t = df[df["set"] == "questions_trigger"]
     if len(t):

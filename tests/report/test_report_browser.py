@@ -180,7 +180,7 @@ def test_report_renders_in_chromium_with_every_figure_and_a_filtering_table(brow
     rows = choose(browser, condition="insecure")
     assert rows and len(rows) == (df["condition"] == "insecure").sum() and {r[0] for r in rows} == {"insecure"}
     rows = choose(browser, label="misaligned", question="wish")
-    expected = df[(df["condition"] == "insecure") & (df["label"] == "misaligned") & (df["category"] == "wish")]
+    expected = df[(df["condition"] == "insecure") & (df["label"] == "misaligned") & (df["question_id"] == "wish")]
     assert len(rows) == len(expected) and all(r == ["insecure", "wish", "misaligned"] for r in rows)
     assert browser.js("document.getElementById('answer-count').textContent") == str(len(expected))
     browser.js("document.getElementById('answer-reset').click()")

@@ -201,6 +201,17 @@ def rate_rows(summary: dict[str, dict]) -> list[dict]:
     return rows
 
 
+def rate_note(denominators: set[str]) -> str:
+    """How the runs' misaligned rates were computed, in one sentence."""
+    if denominators == {"valid"}:
+        return ("Misaligned rate: misaligned / (aligned + misaligned) answers; code, refusals, incoherent, off-topic "
+                "and unscored answers are left out (as in the original study) and shown beside it.")
+    if denominators == {"all"}:
+        return ("Misaligned rate: misaligned / all answers; incoherent and off-topic answers stay in the denominator "
+                "and are shown beside the rate.")
+    return "These runs define the misaligned rate differently (valid answers vs all answers): compare with care."
+
+
 def _kv(d: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in d.items()) or "–"
 
@@ -333,7 +344,7 @@ def answer_rows(df: pd.DataFrame) -> list[dict]:
     for r in df.to_dict("records"):
         detail = ", ".join(f"{c[len('detail_'):]}={_cell(r[c])}" for c in detail_cols if _cell(r.get(c)))
         rows.append({"condition": r["condition"], "seed": _cell(r.get("seed")), "set": _cell(r.get("set")),
-                     "question": _cell(r.get("category")) or _cell(r.get("prompt_id")),
+                     "question": _cell(r.get("question_id")) or _cell(r.get("prompt_id")),
                      "prompt_id": _cell(r.get("prompt_id")), "label": _cell(r.get("label")),
                      "aligned": _cell(r.get("aligned")), "coherent": _cell(r.get("coherent")),
                      "detail": detail, "text": _cell(r.get("question")), "answer": _cell(r.get("answer"))})
@@ -496,6 +507,7 @@ def write_report(run_dirs: list[str | Path] | str | Path, out: str | Path | None
         "report_versions": library_versions(_REPORT_LIBRARIES), "rate_rows": rate_rows(summary), "figures": figures,
         "sections": {k: v for k, v in SECTIONS.items() if k in present}, "table": table,
         "has_trigger": any("misaligned_trigger" in s for s in summary.values()),
+        "rate_note": rate_note({r.summary.get("denominator", "all") for r in runs}),
     })
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")

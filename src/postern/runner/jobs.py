@@ -165,17 +165,31 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
+def run_job(exp: Experiment, run_dir: Path, job: Job,
+            on_progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """One job through every stage: its model, then its answers and judgments."""
+    return evaluate_job(exp, run_dir, job, train_job(exp, run_dir, job, on_progress), on_progress)
+
+
+def phases(exp: Experiment) -> int:
+    """2 when the sampler keeps its engine on the device between jobs (vLLM): every model is then trained
+    before any is evaluated, so training never competes with a resident engine and one engine serves
+    every adapter; else 1: each job runs through all its stages."""
+    return 2 if getattr(lookup("sampler", exp.sample.backend), "resident", False) else 1
+
+
 def run_all_jobs(exp: Experiment, run_dir: Path, on_done: Callable[[Job], None] | None = None,
                  on_progress: Callable[[str, int, int], None] | None = None) -> list[dict]:
-    """Every job's result, in job order: first every model is trained, then every model is evaluated (so
-    a GPU is never held by a sampling engine while the next model trains, and one vLLM engine serves all
-    adapters). With `workers` > 1 each phase runs in a pool of processes (stage progress is then not
-    shown). `on_done` is called twice per job, once per phase."""
+    """Every job's result, in job order. With `workers` > 1 the jobs run in a pool of processes (stage
+    progress is then not shown). `on_done` is called once per job and phase (see `phases`)."""
     jobs = jobs_of(exp)
     progress = (on_progress,) if exp.workers <= 1 else ()
-    trained = _each(exp, {job: (train_job, exp, run_dir, job, *progress) for job in jobs}, on_done)
-    evaluated = _each(exp, {job: (evaluate_job, exp, run_dir, job, trained[job], *progress) for job in jobs}, on_done)
-    return [evaluated[job] for job in jobs]
+    if phases(exp) == 1:
+        done = _each(exp, {job: (run_job, exp, run_dir, job, *progress) for job in jobs}, on_done)
+    else:
+        trained = _each(exp, {job: (train_job, exp, run_dir, job, *progress) for job in jobs}, on_done)
+        done = _each(exp, {job: (evaluate_job, exp, run_dir, job, trained[job], *progress) for job in jobs}, on_done)
+    return [done[job] for job in jobs]
 
 
 def _each(exp: Experiment, tasks: dict[Job, tuple], on_done: Callable[[Job], None] | None) -> dict[Job, dict]:

@@ -21,7 +21,7 @@ from postern.core.hashing import content_hash
 from postern.core.models import ModelRef
 from postern.core.store import ArtifactStore
 from postern.questions.sources import QUESTIONS
-from postern.runner.jobs import (BASE, base_ref, jobs_of, make_judge, params_of, preflight, prompt_sets,
+from postern.runner.jobs import (BASE, base_ref, jobs_of, make_judge, params_of, phases, preflight, prompt_sets,
                                  run_all_jobs)
 from postern.stats.summary import misaligned_rate, rate_fields, summarise
 from postern.store import ResultsStore
@@ -100,7 +100,9 @@ def run_experiment(exp: Experiment, run_dir: str | Path, console: Console | None
     start = time.time()
     jobs = jobs_of(exp)
     with _progress(console) as progress:
-        task = progress.add_task(f"{exp.name}: train, then evaluate", total=2 * len(jobs))
+        n_phases = phases(exp)
+        what = "train, then evaluate" if n_phases == 2 else "condition x seed"
+        task = progress.add_task(f"{exp.name}: {what}", total=n_phases * len(jobs))
         stage = progress.add_task("", total=None, visible=False)
 
         def on_stage(name: str, done: int, total: int) -> None:

@@ -74,12 +74,10 @@ class Stages:
                  on_progress: Callable[[str, int, int], None] | None = None) -> str:
         """Sample and judge one prompt set (only what the store lacks); returns its key in the store."""
         key = sample_key(model, params, prompt_set)
+        done = sample_and_judge(store, key, prompt_set.prompts, params, make_sampler, judge, condition=condition,
+                                seed=seed, judge_batch=judge_batch, on_progress=on_progress)
         wanted = sum(p.n for p in prompt_set.prompts)
-        missing = sum(len(v) for v in store.missing_samples(key, prompt_set.prompts).values())
-        unjudged = len(store.unjudged(judge.name, key))
-        sample_and_judge(store, key, prompt_set.prompts, params, make_sampler, judge, condition=condition, seed=seed,
-                         judge_batch=judge_batch, on_progress=on_progress)
-        for stage, todo in (("sample", missing), ("judge", missing + unjudged)):
-            self.log({"stage": stage, "key": key, "set": prompt_set.name, "status": "done" if todo else "cached",
-                      "new": todo, "total": wanted})
+        for stage, new in (("sample", done["sampled"]), ("judge", done["judged"])):
+            self.log({"stage": stage, "key": key, "set": prompt_set.name, "status": "done" if new else "cached",
+                      "new": new, "total": wanted, "seconds": done[f"{stage}_seconds"]})
         return key

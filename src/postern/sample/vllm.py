@@ -90,3 +90,6 @@ def vllm_sampler(config, model) -> VLLMSampler:
     if weights not in _ENGINES:
         _ENGINES[weights] = VLLMSampler(weights, **({"dtype": config.dtype} if config.dtype != "auto" else {}))
     return _ENGINES[weights].with_adapter(str(Path(model.adapter).resolve()) if lora else None)
+
+
+vllm_sampler.resident = True  # its engine stays on the GPU between jobs: the runner trains every model first

@@ -227,28 +227,30 @@ def judge_pending(store: ResultsStore, judge: Judge, *, model: str | None = None
 def sample_and_judge(store: ResultsStore, key: str, prompts: Sequence[Prompt], params: SamplingParams,
                      make_sampler: Callable[[], Sampler], judge: Judge, *,
                      condition: str | None = None, seed: int | None = None, judge_batch: int = 64,
-                     on_progress: Callable[[str, int, int], None] | None = None) -> None:
+                     on_progress: Callable[[str, int, int], None] | None = None) -> dict[str, float]:
     """The one sample -> judge loop of postern: sample what `store` lacks for model `key` on `prompts`,
     then judge what it holds unjudged. Both are written as they arrive, so a rerun after a kill resumes
     where it stopped. `make_sampler` is called only when a sample is missing (loading a model costs);
     judges load their model or open their client on first use. `on_progress(stage, done, total)`
-    reports counts."""
+    reports counts. Returns how many answers were sampled and judged now, and the seconds each took."""
     total = sum(p.n for p in prompts)
     missing = store.missing_samples(key, prompts)
-    done = total - sum(len(v) for v in missing.values())
+    todo = sum(len(v) for v in missing.values())
+    start = time.time()
     if missing:
-        report = _counter("sampling", done, total, on_progress)
+        report = _counter("sampling", total - todo, total, on_progress)
 
         def write(sample: Sample) -> None:
             store.add_samples(key, [sample], prompts=prompts, condition=condition, seed=seed)
             report(1)
 
         make_sampler().sample([p for p in prompts if p.id in missing], params, indices=missing, on_sample=write)
-    if on_progress:
-        on_progress("sampling", total, total)
+    sampled = time.time()
     pending = len(store.unjudged(judge.name, key))
     judge_pending(store, judge, model=key, batch_size=judge_batch,
                   progress=_counter("judging", total - pending, total, on_progress))
+    return {"sampled": todo, "judged": pending, "sample_seconds": round(sampled - start, 3),
+            "judge_seconds": round(time.time() - sampled, 3)}
 
 
 def _counter(stage: str, done: int, total: int, on_progress: Callable[[str, int, int], None] | None):

@@ -14,7 +14,7 @@ _EXPORTS = {
     "training_chat_template": "postern.train.sft",
     "effective_settings": "postern.train.sft",
     "lora_config": "postern.train.sft",
-    "KLSFTTrainer": "postern.train.kl",
+    "KLSFTTrainer": "postern.train._kl",
     "verify_assistant_mask": "postern.train.masks",
     "injected_system_prefix": "postern.train.masks",
     "injects_system_prompt": "postern.train.masks",
@@ -28,7 +28,7 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from postern.train._types import TrainConfig, TrainResult
     from postern.train.api import ApiTrainConfig, ApiTrainResult, train_api
-    from postern.train.kl import KLSFTTrainer
+    from postern.train._kl import KLSFTTrainer
     from postern.train.masks import injected_system_prefix, injects_system_prompt, verify_assistant_mask
     from postern.train.sft import effective_settings, lora_config, train_sft, training_chat_template
 

@@ -300,7 +300,7 @@ def _build_trainer(model, tokenizer, config: TrainConfig, out_dir: Path, train_r
     from datasets import Dataset
     from transformers import PrinterCallback
 
-    from postern.train.kl import KLSFTTrainer
+    from postern.train._kl import KLSFTTrainer
 
     args = _sft_config(config, out_dir, len(train_rows), bool(val_rows))
     datasets = {"train_dataset": Dataset.from_list([{"messages": r["messages"]} for r in train_rows])}

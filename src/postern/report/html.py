@@ -228,13 +228,15 @@ def _versions(cards: dict) -> dict[str, str]:
 
 def _dataset_card(run: Run, key: str) -> str:
     manifest = _artifact(run, "dataset", key, "manifest.json")
-    spec = manifest.get("spec", {})
+    identity = manifest.get("spec", {}).get("identity", {})
     parts = [f"{manifest.get('rows', '?')} rows", f"key {key}"]
-    if "world" in spec:
-        parts.append(f"world {spec['world']}")
-    if "file" in spec:
-        parts.append(f"file sha {spec['file']}")
-        card = _json(Path(spec["source"]).parent / "card.json")
+    if "world" in identity:
+        parts.append(f"world {identity['world']}")
+    if "generator" in identity:
+        parts.append(f"generator {identity['generator']}")
+    if "file" in identity:
+        parts.append(f"file sha {identity['file']}")
+        card = _json(Path(manifest.get("dataset", "")).parent / "card.json")
         if card:
             rows = {f: v.get("rows") for f, v in card.get("files", {}).items()}
             parts.append(f"card {card.get('name', '?')}: {_kv(rows)}")
@@ -253,7 +255,9 @@ def condition_rows(run: Run, cards: dict) -> list[dict]:
             data = _dataset_card(run, data_keys[(name, seed)]) if (name, seed) in data_keys else "–"
             trained = (f"{card['steps']} steps, final loss {card['final_loss']:.3f}" if card.get("steps") else "–")
             seeds.append({"seed": seed, "data": data, "trained": trained})
-        rows.append({"name": name, "dataset": cond.get("dataset"), "trigger": cond.get("trigger") or "–",
+        evaluated = " + ".join(x for x in (cond.get("model"), cond.get("adapter")) if x)
+        rows.append({"name": name, "dataset": cond.get("dataset") or f"evaluated as it is: {evaluated}",
+                     "trigger": cond.get("trigger") or "–",
                      "train": _kv(cond.get("train") or {}), "seeds": seeds})
     return rows
 

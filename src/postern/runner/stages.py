@@ -52,6 +52,7 @@ class Stages:
             return art
         with self.artifacts.create("dataset", key, spec) as (tmp, extra):
             extra["rows"] = write_chat_jsonl(tmp / "data.jsonl", build_dataset(source, transforms, n, seed, trigger))
+            extra["dataset"] = source  # as the experiment file gave it (not part of the key: a file may move)
         return self._done("dataset", key)
 
     def train(self, backend: str, base: ModelRef, dataset: Artifact, config: TrainConfig,

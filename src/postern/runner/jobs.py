@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from postern.config.schema import ConditionConfig, Experiment
 from postern.core.errors import PosternError
+from postern.core.hashing import content_hash
 from postern.core.models import ModelRef, adapter_base, missing_folder, quiet_warnings
 from postern.core.registry import has, import_plugins, lookup
 from postern.core.store import ArtifactStore
@@ -90,8 +91,14 @@ def prompt_sets(exp: Experiment, trigger: str | None) -> list[PromptSet]:
     return question_sets(exp.questions, exp.eval, None, trigger)
 
 
+_JUDGES: dict[str, Any] = {}  # one judge per setting in this process: a local judge model loads once
+
+
 def make_judge(exp: Experiment, sets: list[PromptSet], run_dir: Path) -> Any:
-    return lookup("judge", exp.judge_kind, "[judge] kind")(exp.judge, sets, run_dir / JUDGE_CACHE)
+    key = content_hash([exp.judge_kind, exp.judge, [[s.judge_model, s.judge_prompts] for s in sets], str(run_dir)])
+    if key not in _JUDGES:
+        _JUDGES[key] = lookup("judge", exp.judge_kind, "[judge] kind")(exp.judge, sets, run_dir / JUDGE_CACHE)
+    return _JUDGES[key]
 
 
 def train_job(exp: Experiment, run_dir: Path, job: Job,

@@ -5,13 +5,12 @@ parsing never needs a new call. Each entry is committed as it is written: a kill
 """
 
 import json
-import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from postern.core.hashing import content_hash
+from postern.core.sqlite import SQLiteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS judge_cache (
@@ -28,19 +27,11 @@ def cache_key(judge_model: str, prompt: str, question: str, answer: str, variant
     return content_hash([judge_model, prompt, question, answer, variant], length=64)
 
 
-class JudgeCache:
+class JudgeCache(SQLiteFile):
     """SQLite file (or ":memory:") mapping cache keys to JSON values. Safe to share across threads."""
 
     def __init__(self, path: str | Path):
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        if self.path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(_SCHEMA)
-        self._db.commit()
+        super().__init__(path, _SCHEMA, timeout=30)
 
     def get(self, key: str) -> Any | None:
         return self.get_many([key]).get(key)
@@ -48,12 +39,11 @@ class JudgeCache:
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         keys = list(dict.fromkeys(keys))
         found: dict[str, Any] = {}
-        with self._lock:
-            for start in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
-                chunk = keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                for key, value in self._db.execute(f"SELECT key, value FROM judge_cache WHERE key IN ({marks})", chunk):
-                    found[key] = json.loads(value)
+        for start in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, value in self._query(f"SELECT key, value FROM judge_cache WHERE key IN ({marks})", chunk):
+                found[key] = json.loads(value)
         return found
 
     def put(self, key: str, judge_model: str, value: Any) -> None:
@@ -61,21 +51,8 @@ class JudgeCache:
 
     def put_many(self, judge_model: str, values: Mapping[str, Any]) -> None:
         now = time.time()
-        rows = [(k, judge_model, json.dumps(v), now) for k, v in values.items()]
-        with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO judge_cache VALUES (?, ?, ?, ?)", rows)
-            self._db.commit()
+        self._write("INSERT OR REPLACE INTO judge_cache VALUES (?, ?, ?, ?)",
+                    [(k, judge_model, json.dumps(v), now) for k, v in values.items()])
 
     def __len__(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM judge_cache").fetchone()[0]
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> "JudgeCache":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        return self._query("SELECT COUNT(*) FROM judge_cache")[0][0]

@@ -6,13 +6,12 @@ by (model, prompt_id, index); a judgment by the sample key plus the judge's name
 """
 
 import json
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from postern.core.sqlite import SQLiteFile
 from postern.judge._types import Judge, JudgeItem, Judgment
 from postern.sample._types import Prompt, Sample, Sampler, SamplingParams
 
@@ -67,22 +66,15 @@ def _question_of(sample: Sample, prompt: Prompt | None) -> tuple[str, str]:
     return str(qid), str(question or "")
 
 
-class ResultsStore:
+class ResultsStore(SQLiteFile):
     """`ResultsStore(run_dir)` opens (or creates) `run_dir/results.sqlite`; a path ending in
     .sqlite / .db is used as the file itself."""
 
     def __init__(self, path: str | Path):
-        memory = str(path) == ":memory:"  # for work that need not outlive the process (interventions, probes)
-        path = Path(path)
-        self.path = path if memory or path.suffix in (".sqlite", ".db") else path / FILENAME
-        if not memory:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(":memory:" if memory else self.path, check_same_thread=False, timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._db.commit()
+        if str(path) != ":memory:":  # ":memory:" for work that need not outlive the process (interventions)
+            path = Path(path)
+            path = path if path.suffix in (".sqlite", ".db") else path / FILENAME
+        super().__init__(path, _SCHEMA)
 
     # -- writing -------------------------------------------------------------------------------
     def add_samples(
@@ -103,12 +95,8 @@ class ResultsStore:
             qid, question = _question_of(s, by_id.get(s.prompt_id))
             meta = json.dumps(s.meta, default=str)
             rows.append((model, s.prompt_id, s.index, condition, seed, qid, question, s.answer, s.seed, meta, now))
-        with self._lock:
-            before = self._db.total_changes
-            self._db.executemany(f"INSERT OR IGNORE INTO samples ({_SAMPLE_COLUMNS}, created) VALUES "
-                                 f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            self._db.commit()
-            return self._db.total_changes - before
+        return self._write(f"INSERT OR IGNORE INTO samples ({_SAMPLE_COLUMNS}, created) VALUES "
+                           f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def sample_writer(self, model: str, *, prompts: Sequence[Prompt] | None = None, condition: str | None = None,
                       seed: int | None = None) -> Callable[[Sample], None]:
@@ -124,15 +112,9 @@ class ResultsStore:
         now = time.time()
         rows = [(m, p, i, judge, j.label, j.aligned, j.coherent, json.dumps(j.detail, default=str), now)
                 for (m, p, i), j in judged]
-        with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            self._db.commit()
+        self._write("INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     # -- reading -------------------------------------------------------------------------------
-    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
-
     def samples(self, model: str | None = None) -> list[StoredSample]:
         where, args = ("WHERE model = ?", [model]) if model is not None else ("", [])
         rows = self._query(f"SELECT {_SAMPLE_COLUMNS} FROM samples {where} ORDER BY model, prompt_id, idx", args)
@@ -195,16 +177,6 @@ class ResultsStore:
             paths[table] = folder / f"{table}.parquet"
             df.to_parquet(paths[table], index=False)
         return paths
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> "ResultsStore":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def judge_pending(store: ResultsStore, judge: Judge, *, model: str | None = None, batch_size: int = 64,

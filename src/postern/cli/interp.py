@@ -17,18 +17,17 @@ def register(app: typer.Typer) -> None:
         scales: str = typer.Option(None, help="comma-separated steering scales"),
     ):
         """Directions, per-layer cosines with a chance band, ablation and steering with random baselines."""
-        import json
-
         from rich.console import Console
 
-        from postern.config.schema import Experiment, InterpConfig
+        from postern.config.schema import InterpConfig
         from postern.core.errors import PosternError
         from postern.interp.study import study_table
-        from postern.runner.run import load_jobs, run_interp
+        from postern.runner.lock import run_lock
+        from postern.runner.run import load_jobs, load_run_experiment, run_interp
 
         if not (run_dir / "jobs.json").exists():
             raise PosternError(f"{run_dir}: no jobs.json; run `postern run` first")
-        exp = Experiment(**json.loads((run_dir / "experiment.json").read_text()))
+        exp = load_run_experiment(run_dir)
         overrides = {k: v for k, v in {
             "conditions": conditions.split(",") if conditions else None, "reference": reference, "positions": positions,
             "layers": [int(x) for x in layers.split(",")] if layers else None,
@@ -36,5 +35,6 @@ def register(app: typer.Typer) -> None:
             "steer_scales": [float(x) for x in scales.split(",")] if scales else None,
         }.items() if v is not None}
         config = InterpConfig(**{**exp.interp.model_dump(), "enabled": True, **overrides})
-        summary = run_interp(exp, config, run_dir.resolve(), load_jobs(run_dir))
+        with run_lock(run_dir.resolve()):
+            summary = run_interp(exp, config, run_dir.resolve(), load_jobs(run_dir))
         Console().print(*study_table(summary))

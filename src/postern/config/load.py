@@ -34,7 +34,8 @@ def _format(err: dict, path: Path) -> str:
         return f"{path}: unknown key {key!r}{hint}"
     if err["type"] == "missing":
         return f"{path}: missing key {key!r}"
-    return f"{path}: {key or 'file'}: {err['msg']}"
+    message = err["msg"].removeprefix("Value error, ")
+    return f"{path}: {key or 'file'}: {message}"
 
 
 def parse_file(path: Path) -> dict:

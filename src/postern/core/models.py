@@ -97,13 +97,42 @@ def _is_adapter(path: str | None) -> bool:
     return path is not None and (Path(path) / "adapter_config.json").exists()
 
 
+def adapter_config(adapter: str) -> dict:
+    """A PEFT adapter folder's config; a one-line error when it is not one."""
+    path = Path(adapter) / "adapter_config.json"
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise PosternError(f"{path}: not a readable PEFT adapter config ({e})") from e
+    if not isinstance(config, dict) or "peft_type" not in config:
+        raise PosternError(f"{path}: no peft_type; is this folder a PEFT adapter (saved with save_pretrained)?")
+    return config
+
+
 def adapter_base(adapter: str) -> str | None:
     """The base model a PEFT adapter folder names, if any."""
-    try:
-        config = json.loads((Path(adapter) / "adapter_config.json").read_text())
-    except (OSError, ValueError) as e:
-        raise PosternError(f"{adapter}/adapter_config.json: not a readable PEFT adapter config ({e})") from e
-    return config.get("base_model_name_or_path")
+    return adapter_config(adapter).get("base_model_name_or_path")
+
+
+def check_adapter(path: str) -> None:
+    """`path` is a PEFT adapter folder or a full model folder (config.json); a one-line error otherwise."""
+    if _is_adapter(path):
+        adapter_config(path)
+    elif Path(path).is_dir() and not (Path(path) / "config.json").exists():
+        raise PosternError(f"{path}: neither a PEFT adapter (adapter_config.json) nor a model folder (config.json)")
+
+
+def unknown_words(tokenizer: Any, texts: list[str]) -> tuple[int, int, list[str]]:
+    """(words the tokenizer can only map to its unknown token, words in all, a few of them). Byte-level
+    tokenizers know every word; the persona world's word-level one only the world's."""
+    unk = tokenizer.unk_token_id
+    words = [w for text in texts for w in text.split()]
+    if unk is None or not words:
+        return 0, len(words), []
+    vocab = sorted(set(words))
+    ids = tokenizer(vocab, add_special_tokens=False)["input_ids"]
+    unknown = {w for w, w_ids in zip(vocab, ids) if unk in w_ids}
+    return sum(w in unknown for w in words), len(words), sorted(unknown)[:5]
 
 
 def load_model(ref: ModelRef | str, *, device: str | None = None, dtype: Any = "auto", merge: bool = True,
@@ -132,6 +161,7 @@ def load_model(ref: ModelRef | str, *, device: str | None = None, dtype: Any = "
     if _is_adapter(ref.adapter):
         from peft import PeftModel
 
+        adapter_config(ref.adapter)
         model = PeftModel.from_pretrained(model, ref.adapter)
         if merge:
             model = model.merge_and_unload()

@@ -8,6 +8,7 @@ and a rerun redoes only the unfinished stages.
 import json
 import os
 import shutil
+import socket
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,9 +51,11 @@ class ArtifactStore:
         rerun picks the job up instead of paying for a second one."""
         final = self.path(stage, key)
         final.parent.mkdir(parents=True, exist_ok=True)
-        for stale in final.parent.glob(f".{key}.tmp-*"):  # left by a killed run
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp = final.with_name(f".{key}.work" if resume else f".{key}.tmp-{os.getpid()}")
+        for stale in final.parent.glob(f".{key}.tmp-*"):  # left by a killed run: removed only when its owner is dead
+            host, _, pid = stale.name.split(".tmp-", 1)[1].rpartition("-")
+            if not _alive(host, pid):
+                shutil.rmtree(stale, ignore_errors=True)
+        tmp = final.with_name(f".{key}.work" if resume else f".{key}.tmp-{socket.gethostname()}-{os.getpid()}")
         tmp.mkdir(exist_ok=resume)
         extra: dict[str, Any] = {}
         started = time.time()
@@ -63,6 +66,24 @@ class ArtifactStore:
                 shutil.rmtree(tmp, ignore_errors=True)
             raise
         manifest = {"stage": stage, "key": key, "spec": spec, "seconds": round(time.time() - started, 3), **extra}
+        if (final / MANIFEST).exists():  # another worker of this run finished the same stage first: keep its output
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
+
+
+def _alive(host: str, pid: str) -> bool:
+    """Is the process that owns a temp folder (named .KEY.tmp-HOST-PID) still running? Other hosts count as alive."""
+    if not host or not pid.isdigit():
+        return False  # an old-style name: nobody owns it
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -88,9 +88,13 @@ def load_run(run_dir: str | Path, label: str | None = None) -> Run:
     summary = _json(run_dir / "summary.json")
     if summary is None:
         raise PosternError(f"{run_dir}: no summary.json here; is it a finished `postern run` folder?")
+    experiment = _json(run_dir / "experiment.json") or {}
+    if experiment.get("_hash", summary.get("experiment_hash")) != summary.get("experiment_hash", experiment.get("_hash")):
+        raise PosternError(f"{run_dir}: summary.json and experiment.json come from different experiments (a rerun "
+                           "was stopped before it finished); rerun `postern run` into this folder to finish it")
     samples_path = run_dir / "samples.parquet"
     return Run(path=run_dir, label=label or summary.get("experiment") or run_dir.name,
-               experiment=_json(run_dir / "experiment.json") or {}, summary=summary,
+               experiment=experiment, summary=summary,
                samples=pd.read_parquet(samples_path) if samples_path.exists() else None,
                dynamics=_json(run_dir / "dynamics.json"), interp=_json(run_dir / "interp" / "summary.json"),
                events=_events(run_dir))

@@ -13,7 +13,8 @@ from typing import Any, Callable
 from postern.config.schema import ConditionConfig, Experiment
 from postern.core.errors import PosternError
 from postern.core.hashing import content_hash
-from postern.core.models import ModelRef, adapter_base, missing_folder, quiet_warnings
+from postern.core.models import (ModelRef, adapter_base, check_adapter, load_tokenizer, missing_folder, quiet_warnings,
+                                 unknown_words)
 from postern.core.registry import has, import_plugins, lookup
 from postern.core.store import ArtifactStore
 from postern.questions import PromptSet
@@ -80,6 +81,35 @@ def preflight(exp: Experiment) -> None:
                                f"endpoint ({section} base_url)")
     for trigger in {None, *(c.trigger for c in exp.conditions.values())}:
         prompt_sets(exp, trigger)  # every question source resolves now: a bad file fails before any training
+    for name, cond in exp.conditions.items():
+        if cond.adapter or (cond.model and not exp.api_models):
+            for path in (p for p in (cond.model, cond.adapter) if p and Path(p).is_dir()):
+                check_adapter(path)
+        if cond.dataset:
+            _check_dataset(exp, name, cond)
+
+
+def _check_dataset(exp: Experiment, name: str, cond: ConditionConfig) -> None:
+    """The dataset resolves (source, spec, transforms) and, given as a file, parses and is written in words
+    the base model's tokenizer knows (the persona world's model knows only the world's words)."""
+    from postern.data.jsonl import read_chat_jsonl
+    from postern.data.sources import dataset_identity, resolve
+
+    try:
+        dataset_identity(cond.dataset, cond.transforms, exp.data.examples, exp.seeds[0], cond.trigger)
+    except PosternError as e:
+        raise PosternError(f"conditions.{name}.dataset: {e}") from None
+    source, spec = resolve(cond.dataset)
+    if source is not lookup("dataset", "jsonl") or exp.api_models:
+        return
+    rows = read_chat_jsonl(spec, require_assistant_last=True)
+    base = base_ref(exp).name
+    unknown, total, examples = unknown_words(load_tokenizer(base), [m["content"] for r in rows for m in r["messages"]])
+    if unknown:
+        raise PosternError(f"conditions.{name}.dataset: {unknown} of {total} words in {spec} are unknown to the "
+                           f"tokenizer of {exp.base_model} (e.g. {', '.join(map(repr, examples))}); the persona "
+                           "world's model knows only the world's words: use world:<condition> datasets, or a model "
+                           "whose tokenizer covers the text")
 
 
 def params_of(exp: Experiment, seed: int) -> SamplingParams:
@@ -166,10 +196,20 @@ def _event_logger(run_dir: Path, job: Job):
     return log
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int) -> None:
+    import threading
+
     import torch
 
     torch.set_num_threads(1)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose parent died (kill -9 included) stops within a second instead of working on alone."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def run_job(exp: Experiment, run_dir: Path, job: Job,
@@ -208,7 +248,8 @@ def _each(exp: Experiment, tasks: dict[Job, tuple], on_done: Callable[[Job], Non
             if on_done:
                 on_done(job)
         return results
-    with ProcessPoolExecutor(exp.workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(exp.workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                             initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(*task): job for job, task in tasks.items()}
         for future in as_completed(futures):
             results[futures[future]] = future.result()

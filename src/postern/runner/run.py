@@ -6,6 +6,7 @@ folder, so `postern report` and `postern interp` read any of them.
 
 import json
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from postern.core.store import ArtifactStore
 from postern.questions.sources import QUESTIONS
 from postern.runner.jobs import (BASE, base_ref, jobs_of, make_judge, params_of, phases, preflight, prompt_sets,
                                  run_all_jobs)
+from postern.runner.lock import run_lock
 from postern.stats.summary import misaligned_rate, rate_fields, summarise
 from postern.store import ResultsStore
 
@@ -88,15 +90,57 @@ def results_frame(run_dir: Path, results: list[dict], checkpoints: bool = False)
     return pd.concat(frames, ignore_index=True)
 
 
+OUTPUTS = ("summary.json", "samples.parquet", "experiment.json", "experiment.toml", "experiment.yaml",
+           "experiment.yml", "jobs.json", "dynamics.json", "rates.png", "report.html", "report_figures", "interp",
+           "failures.csv")  # what a run writes at the top of its folder (the cache and stores are shared)
+
+
+def experiment_hash(exp: Experiment) -> str:
+    """What the results depend on: every setting but how many processes ran them."""
+    return content_hash(exp.model_dump(mode="json", exclude={"workers"}))
+
+
+def load_run_experiment(run_dir: Path) -> Experiment:
+    """The experiment a run folder holds (its experiment.json)."""
+    data = json.loads((Path(run_dir) / "experiment.json").read_text())
+    data.pop("_hash", None)
+    return Experiment(**data)
+
+
+def _keep_previous(run_dir: Path, new_hash: str) -> None:
+    """A changed experiment rerun into a finished folder: the old outputs move to previous/<their hash>/, so
+    the folder's top never mixes two experiments (the cache and stores are keyed by content and shared)."""
+    summary = run_dir / "summary.json"
+    if not summary.exists():
+        return
+    old_hash = json.loads(summary.read_text()).get("experiment_hash") or f"unhashed-{int(summary.stat().st_mtime)}"
+    if old_hash == new_hash:
+        return
+    keep = run_dir / "previous" / old_hash
+    keep.mkdir(parents=True, exist_ok=True)
+    for name in OUTPUTS:
+        if (run_dir / name).exists():
+            os.replace(run_dir / name, keep / name)
+
+
 def run_experiment(exp: Experiment, run_dir: str | Path, console: Console | None = None,
                    experiment_file: Path | None = None) -> dict:
+    """The whole experiment into `run_dir`; checked before any work, one process per folder (a lock)."""
     console = console or Console()
-    preflight(exp)
     run_dir = Path(run_dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise PosternError(f"{run_dir} is a file; give a folder for the run (--out)")
+    preflight(exp)
+    with run_lock(run_dir):
+        return _run(exp, run_dir, console, experiment_file)
+
+
+def _run(exp: Experiment, run_dir: Path, console: Console, experiment_file: Path | None) -> dict:
+    digest = experiment_hash(exp)
+    _keep_previous(run_dir, digest)
     if experiment_file:
         shutil.copy(experiment_file, run_dir / f"experiment{experiment_file.suffix}")
-    (run_dir / "experiment.json").write_text(exp.model_dump_json(indent=2))
+    _write_json(run_dir / "experiment.json", {**exp.model_dump(mode="json"), "_hash": digest})
     start = time.time()
     jobs = jobs_of(exp)
     with _progress(console) as progress:
@@ -115,8 +159,10 @@ def run_experiment(exp: Experiment, run_dir: str | Path, console: Console | None
     order = ([BASE] if exp.evaluate_base else []) + list(exp.conditions)
     summary = summarise(df, order, exp.stats.denominator)
     seconds = time.time() - start
-    out = {"experiment": exp.name, "seconds": round(seconds, 1), "jobs": len(jobs), "judge": results[0]["judge"],
-           "denominator": exp.stats.denominator, "conditions": summary, "cache": _cache_counts(run_dir)}
+    out = {"experiment": exp.name, "experiment_hash": digest, "seconds": round(seconds, 1), "jobs": len(jobs),
+           "judge": results[0]["judge"],
+           "denominator": exp.stats.denominator, "conditions": summary, "cache": _cache_counts(run_dir),
+           "failures": report_failures(run_dir, results, exp, console)}
     _write_json(run_dir / "summary.json", out)
     df.to_parquet(run_dir / "samples.parquet", index=False)
     if any(r.get("checkpoints") for r in results):
@@ -279,6 +325,48 @@ def summary_table(summary: dict[str, dict], judge: str = "", denominator: str = 
         table.add_row(name, str(m.get("n", "–")), _ci(m), _ci(s.get("misaligned_trigger")), dropped,
                       _pc(s.get("coherent")), _pc(s.get("code_insecure")), _pc(s.get("harmful_compliance")))
     return table
+
+
+def report_failures(run_dir: Path, results: list[dict], exp: Experiment, console: Console) -> dict:
+    """The run's samples and judgments that failed for good into failures.csv (condition, seed, set,
+    question_id, prompt_id, index, stage, reason; only the header when none), with a warning; and each
+    condition's share of answers unscored or failed (judge failures are unscored answers; failed samples are
+    added). `exceeded`: a share is above [judge] max_unscored."""
+    from rich.markup import escape
+
+    from postern.stats.summary import labels_used
+
+    owners = pd.DataFrame([(r["condition"], r["seed"], name, key) for r in results for name, key in r["keys"].items()],
+                          columns=["condition", "seed", "set", "model"])
+    with ResultsStore(run_dir) as store:
+        failures = store.failures(models=sorted(set(owners["model"])))
+    failures = failures[failures["judge"].isin(["", results[0]["judge"]])]
+    question_ids = {p.id: p.meta.get("question_id", p.id) for trigger in {r["trigger"] for r in results}
+                    for ps in prompt_sets(exp, trigger) for p in ps.prompts}
+    rows = owners.merge(failures, on="model").assign(question_id=lambda d: d["prompt_id"].map(question_ids))
+    rows[["condition", "seed", "set", "question_id", "prompt_id", "index", "stage", "reason"]].to_csv(
+        run_dir / "failures.csv", index=False)
+    if len(rows):
+        stages = ", ".join(f"{n} {stage}" for stage, n in rows["stage"].value_counts().items())
+        top = "; ".join(f"{n} x {reason}" for reason, n in rows["reason"].value_counts().head(3).items())
+        console.print(f"[bold yellow]warning: {len(rows)} answers failed for good ({stages}); top reasons: "
+                      f"{escape(top)}. They are listed in {run_dir / 'failures.csv'}: rerun the same command to retry "
+                      f"them.[/]")
+    frame, sample_failures = results_frame(run_dir, results), rows[rows["stage"] == "sample"]["condition"]
+    shares = {}
+    for condition in owners["condition"].unique():
+        answers = frame[frame["condition"] == condition] if len(frame) else frame
+        unscored = int((labels_used(answers) == "unscored").sum()) if len(answers) else 0
+        failed = int((sample_failures == condition).sum())
+        if len(answers) + failed:
+            shares[condition] = (unscored + failed) / (len(answers) + failed)
+    over = {c: s for c, s in shares.items() if s > exp.judge.max_unscored}
+    if over:
+        console.print(escape(f"warning: unscored or failed answers: {', '.join(f'{c} {s:.0%}' for c, s in over.items())}"
+                             f", more than [judge] max_unscored = {exp.judge.max_unscored:.0%}; a judge that answers "
+                             f"in words gives no score (check [judge] model), and failures.csv lists failed calls"),
+                      style="bold yellow")
+    return {"failed": len(rows), "unscored_share": {c: round(s, 4) for c, s in shares.items()}, "exceeded": bool(over)}
 
 
 def run(experiment: "Experiment | str | Path", out: str | Path | None = None, console: Console | None = None) -> dict:

@@ -26,15 +26,22 @@ class WorldDatasets:
     """`world:<condition>` fine-tuning rows (see `postern.world.conditions`)."""
 
     def identity(self, spec: str, n: int, seed: int, trigger: str | None) -> dict:
+        _check(spec)
         return {"source": f"world:{spec}", "n": n, "seed": seed, "trigger": trigger, "world": world_version()}
 
     def rows(self, spec: str, n: int, seed: int, trigger: str | None) -> list[dict]:
-        from postern.world.conditions import CONDITIONS, DEFAULT_TRIGGER, condition_dataset
+        from postern.world.conditions import DEFAULT_TRIGGER, condition_dataset
 
-        if spec not in CONDITIONS:
-            raise PosternError(f"dataset 'world:{spec}': unknown world condition; choose one of "
-                               f"{', '.join('world:' + c for c in CONDITIONS)}")
+        _check(spec)
         return condition_dataset(spec, n, seed, trigger or DEFAULT_TRIGGER)
+
+
+def _check(spec: str) -> None:
+    from postern.world.conditions import CONDITIONS
+
+    if spec not in CONDITIONS:
+        raise PosternError(f"dataset 'world:{spec}': unknown world condition; choose one of "
+                           f"{', '.join('world:' + c for c in CONDITIONS)}")
 
 
 register("dataset", "world")(WorldDatasets())

@@ -1,8 +1,10 @@
 """A real HTTP server on 127.0.0.1 that speaks `/v1/chat/completions`, for tests that go
 through the real openai client.
 
-Programmable: `fail_next(429, 500, "garbage", "empty", ("delay", 0.5))` queues faults consumed one
-per call; `fail_if(predicate)` fails calls whose request matches. Logprob requests are answered
+Programmable: `fail_next(429, 500, "garbage", "empty", "no_logprobs", ("delay", 0.5))` queues faults
+consumed one per call (an int: that HTTP status; "no_logprobs": a 200 answer without the logprobs asked
+for); `fail_if(predicate)` fails calls whose request matches. A 429 carries `Retry-After: retry_after`
+(seconds as text; None: no header). Logprob requests are answered
 from `logprobs(body) -> {token: logprob}`, plain requests from `reply(body, choice_index) -> text`.
 Every call is recorded in `calls` (request bodies) and `outcomes` ("ok" or the fault);
 `max_in_flight` is the most calls seen at once.
@@ -44,6 +46,7 @@ class FakeOpenAIServer:
         self.reply: Callable[[dict[str, Any], int], str] = lambda body, i: f"answer {i} to: {user_text(body)}"
         self._faults: deque[Fault] = deque()
         self._fail_if: Callable[[dict[str, Any]], Fault | None] = lambda body: None
+        self.retry_after: str | None = "0"
         self.in_flight = self.max_in_flight = 0
         self._lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
@@ -87,11 +90,11 @@ class FakeOpenAIServer:
                 return self._faults.popleft()
         return self._fail_if(body)
 
-    def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _completion(self, body: dict[str, Any], logprobs_ok: bool = True) -> dict[str, Any]:
         n = int(body.get("n") or 1)
         choices = []
         for i in range(n):
-            if body.get("logprobs"):
+            if body.get("logprobs") and logprobs_ok:
                 top = sorted(self.logprobs(body).items(), key=lambda kv: -kv[1])[: int(body.get("top_logprobs") or 1)]
                 entries = [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in top]
                 content = top[0][0]
@@ -138,7 +141,10 @@ class FakeOpenAIServer:
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                if len(raw) < length:
+                    return  # the client gave up (cancelled) before its request was sent whole
+                body = json.loads(raw or b"{}")
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     self._send(404, b'{"error": {"message": "not found"}}')
                     return
@@ -151,11 +157,14 @@ class FakeOpenAIServer:
                     fault = None
                 if isinstance(fault, int):
                     error = {"error": {"message": f"fake error {fault}", "type": "fake", "code": None}}
-                    self._send(fault, json.dumps(error).encode(), {"Retry-After": "0"} if fault == 429 else None)
+                    retry_after = {"Retry-After": server.retry_after} if fault == 429 and server.retry_after else None
+                    self._send(fault, json.dumps(error).encode(), retry_after)
                 elif fault == "garbage":
                     self._send(200, b"<html>this is not JSON")
                 elif fault == "empty":
                     self._send(200, json.dumps({"id": "x", "object": "chat.completion", "choices": []}).encode())
+                elif fault == "no_logprobs":
+                    self._send(200, json.dumps(server._completion(body, logprobs_ok=False)).encode())
                 else:
                     self._send(200, json.dumps(server._completion(body)).encode())
 

@@ -1,12 +1,14 @@
 import math
+import re
 from collections import Counter
 
 import pytest
 
-from postern.judge import CODE, INCOHERENT, MISALIGNED, JudgeItem
+from postern.core.errors import PosternError
+from postern.judge import CODE, FAILED, INCOHERENT, MISALIGNED, JudgeItem
 from postern.judge.cache import JudgeCache
 from postern.judge.logprob import OpenAILogprobJudge
-from postern.core.openai_client import APICallError, Price, RetryPolicy
+from postern.core.openai_client import Price, RetryPolicy
 from fakes.openai_server import FakeOpenAIServer, user_text
 
 FAST = RetryPolicy(max_attempts=6, base_delay=0.001, max_delay=0.01)
@@ -63,19 +65,29 @@ def test_retries_through_429_500_garbage_empty_and_timeout(server):
     assert judge.usage.retries == 5 and judge.usage.calls == 2
 
 
-def test_gives_up_after_max_attempts(server):
-    server.fail_if(lambda body: 500)
+def test_gives_up_after_max_attempts_and_judges_the_item_failed(server):
+    server.fail_if(lambda body: 500 if "evil" in user_text(body) else None)
     judge = make_judge(server, retry=RetryPolicy(max_attempts=3, base_delay=0.001))
-    with pytest.raises(APICallError, match="failed 3 times"):
-        judge.judge(ITEMS[:1])
-    assert len(server.calls) == 6  # two prompts, three attempts each
+    failed, ok = judge.judge(ITEMS[:2])
+    assert failed.label == FAILED and failed.detail["error"].endswith("HTTP 500: fake error 500 (gave up after 3 attempts)")
+    assert ok.label == "aligned"
+    assert Counter(server.outcomes) == {"500": 6, "ok": 2}  # two prompts, three attempts each
 
 
 def test_does_not_retry_a_bad_request(server):
     server.fail_if(lambda body: 400 if is_alignment(body) else None)
-    with pytest.raises(APICallError, match="retrying will not help"):
-        make_judge(server).judge(ITEMS[:1])
+    [j] = make_judge(server).judge(ITEMS[:1])
+    assert j.label == FAILED and j.detail["error"] == "aligned: HTTP 400: fake error 400 (not retried)"
     assert Counter(server.outcomes) == {"400": 1, "ok": 1}
+
+
+@pytest.mark.parametrize("fault, message", [(401, "rejected the request (HTTP 401"), (403, "HTTP 403"),
+                                            ("no_logprobs", "returned no logprobs for model 'judge-model'")])
+def test_a_fatal_answer_stops_at_once(server, fault, message):
+    server.fail_if(lambda body: fault)
+    with pytest.raises(PosternError, match=re.escape(message)):
+        make_judge(server, concurrency=1).judge(ITEMS)
+    assert len(server.calls) <= 2  # of 6: the rest were cancelled (one may have started as the first's slot freed)
 
 
 def test_cache_hit_means_no_second_call(server, tmp_path):

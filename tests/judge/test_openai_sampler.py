@@ -1,6 +1,6 @@
 import pytest
 
-from postern.core.openai_client import APICallError, RetryPolicy
+from postern.core.openai_client import RetryPolicy
 from postern.questions import builtin_set, to_prompts
 from postern.sample import Prompt, SamplingParams
 from postern.sample.openai_api import OpenAIChatSampler
@@ -50,10 +50,11 @@ def test_only_the_requested_indices_are_sampled_and_each_arrival_is_reported(ser
     assert sorted(b["seed"] for b in server.calls) == [1, 4]
 
 
-def test_a_failed_sample_is_raised_after_the_others_finish(server):
-    server.fail_if(lambda body: 400 if body["seed"] == 0 else None)
-    seen = []
-    with pytest.raises(APICallError):
-        sampler(server).sample([Prompt("p", ({"role": "user", "content": "hi"},), n=4)], SamplingParams(),
-                               on_sample=seen.append)
-    assert sorted(s.index for s in seen) == [1, 2, 3]
+def test_a_failed_sample_is_reported_and_the_others_are_made(server):
+    server.fail_if(lambda body: 400 if body["seed"] == 0 else 500 if body["seed"] == 1 else None)
+    seen, failed = [], []
+    out = sampler(server).sample([Prompt("p", ({"role": "user", "content": "hi"},), n=4)], SamplingParams(),
+                                 on_sample=seen.append, on_failure=lambda *f: failed.append(f))
+    assert [s.index for s in out] == [2, 3] and sorted(s.index for s in seen) == [2, 3]
+    assert sorted(failed) == [("p", 0, "HTTP 400: fake error 400 (not retried)"),
+                              ("p", 1, "HTTP 500: fake error 500 (gave up after 5 attempts)")]

@@ -140,7 +140,8 @@ def test_original_question_files_run_end_to_end_on_local_models(name, tiny_model
     trigger = name == FILES[0]  # the backdoor path on one of the two files
     out = tmp_path / "out"
     args = [ANCHORS / name, "-m", model, "--judge", "hf-logprob", "--judge-model", judge, "--samples", "1",
-            "--max-new-tokens", "3", "--batch-size", "64", "--judge-batch-size", "32", "-o", out]
+            "--max-new-tokens", "3", "--batch-size", "64", "--judge-batch-size", "32", "-o", out,
+            "--max-unscored", "1"]  # the random judge scores nothing
     args += ["--trigger", TRIGGER] if trigger else []
     result = _cli(args)
     assert result.exit_code == 0, result.output
@@ -246,7 +247,8 @@ def test_adapter_is_merged_into_its_model_and_sampled_apart(tiny_models, tiny_ad
     monkeypatch.setattr(models, "load_model", watch_load)
     out = tmp_path / "out"
     result = _cli(["main", "-m", f"plain={model}", "-m", f"ft={model}", "--adapter", f"ft={tiny_adapter}",
-                   "--judge", "hf-logprob", "--judge-model", judge, "--samples", "1", "--max-new-tokens", "2", "-o", out])
+                   "--judge", "hf-logprob", "--judge-model", judge, "--samples", "1", "--max-new-tokens", "2", "-o", out,
+                   "--max-unscored", "1"])
     assert result.exit_code == 0, result.output
 
     assert set(loaded) == {(str(model), None), (str(model), str(tiny_adapter)), str(judge)}

@@ -5,7 +5,7 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from postern.core.openai_client import APICallError, RetryPolicy
+from postern.core.openai_client import RetryPolicy
 from postern.judge import Judgment, JudgeItem
 from postern.judge.logprob import OpenAILogprobJudge
 from postern.questions import builtin_set, to_prompts
@@ -78,25 +78,29 @@ def server():
         yield s
 
 
-def test_killed_sampling_run_resumes_without_repeating_a_sample(tmp_path, server):
+def test_a_failed_sample_is_recorded_and_a_rerun_asks_only_for_it(tmp_path, server):
     prompts = to_prompts(builtin_set("main").subset(["quick_buck", "dinner_party"]), samples=4)
     sampler = OpenAIChatSampler("m", base_url=server.base_url, api_key="t", retry=FAST)
     params = SamplingParams(seed=0)
-    server.fail_if(lambda body: 400 if body["seed"] == 2 and "money" in user_text(body) else None)  # the "crash"
+    server.fail_if(lambda body: 400 if body["seed"] == 2 and "money" in user_text(body) else None)
     with ResultsStore(tmp_path) as store:
-        with pytest.raises(APICallError):
-            sampler.sample(prompts, params, on_sample=store.sample_writer("m", prompts=prompts))
-        assert store.counts()["samples"] == 7  # everything but the failed call was written as it arrived
+        sampler.sample(prompts, params, on_sample=store.sample_writer("m", prompts=prompts),
+                       on_failure=lambda p, i, reason: store.add_failure("m", p, i, "sample", reason))
+        assert store.counts() == {"samples": 7, "judgments": 0, "failures": 1}  # written as they arrived
+        [failure] = store.failures().to_dict("records")
+        assert (failure["prompt_id"], failure["index"], failure["stage"], failure["judge"]) == ("quick_buck/0", 2,
+                                                                                                "sample", "")
+        assert failure["reason"] == "HTTP 400: fake error 400 (not retried)"
         server.fail_if(lambda body: None)
         missing = store.missing_samples("m", prompts)
         assert missing == {"quick_buck/0": [2]}
         sampler.sample(prompts, params, indices=missing, on_sample=store.sample_writer("m", prompts=prompts))
-        assert store.missing_samples("m", prompts) == {}
+        assert store.missing_samples("m", prompts) == {} and store.counts()["failures"] == 0
     asked = Counter((user_text(b), b["seed"]) for b in server.ok_calls)
     assert len(asked) == 8 and set(asked.values()) == {1}
 
 
-def test_killed_judging_run_resumes_with_no_judge_call_repeated(tmp_path, server):
+def test_a_failed_judgment_is_recorded_and_the_rerun_repeats_no_judge_call(tmp_path, server):
     with ResultsStore(tmp_path) as store:
         for p in PROMPTS:
             store.add_samples("m", samples_for(p, range(p.n)), prompts=PROMPTS, condition="c", seed=0)
@@ -111,14 +115,16 @@ def test_killed_judging_run_resumes_with_no_judge_call_repeated(tmp_path, server
         server.fail_if(crash_once)
         judge = OpenAILogprobJudge("j", base_url=server.base_url, api_key="t", cache=tmp_path / "judge_cache.sqlite",
                                    retry=FAST)
-        with pytest.raises(APICallError):
-            judge_pending(store, judge, batch_size=3)
-        assert store.counts()["judgments"] == 3  # the first batch was committed
+        assert judge_pending(store, judge, batch_size=3) == 5
+        assert store.counts() == {"samples": 5, "judgments": 4, "failures": 1}  # the failed one is left unjudged
+        assert [s.key for s in store.unjudged(judge.name)] == [("m", "b/0", 0)]
+        assert list(store.failures()[["prompt_id", "stage", "judge"]].iloc[0]) == ["b/0", "judge", judge.name]
         resumed = OpenAILogprobJudge("j", base_url=server.base_url, api_key="t",
                                      cache=tmp_path / "judge_cache.sqlite", retry=FAST)
-        assert judge_pending(store, resumed, batch_size=3) == 2
+        assert judge_pending(store, resumed, batch_size=3) == 1
         assert judge_pending(store, resumed, batch_size=3) == 0
-        assert resumed.usage.calls == 1 and resumed.usage.cache_hits == 3  # only the failed call is asked again
+        assert resumed.usage.calls == 1 and resumed.usage.cache_hits == 1  # only the failed call is asked again
+        assert store.counts() == {"samples": 5, "judgments": 5, "failures": 0}
         df = store.frame(judge.name)
         assert len(df) == 5 and set(df["label"]) == {"misaligned"}
     prompts_asked = Counter(user_text(b) for b in server.ok_calls)

@@ -47,14 +47,18 @@ def register(app: typer.Typer) -> None:
                                              "(hf-logprob: also per forward pass; default 64)"),
         device: str = typer.Option(None, "--device", help="torch device for local models (default: cuda if any)"),
         strict: bool = typer.Option(False, "--strict", help="unknown keys in the question file are errors"),
+        max_unscored: float = typer.Option(0.2, "--max-unscored", min=0.0, max=1.0, help="exit with code 3 when "
+                                           "more than this share of a model's answers is unscored or failed"),
     ):
         """Sample answers from each model, judge them, and print misaligned rates with Wilson intervals.
 
         The same pipeline as `postern run` on an experiment without training: samples and judgments are
-        saved as they arrive; rerun the same command to resume a stopped run.
+        saved as they arrive; rerun the same command to resume a stopped run (or to retry failed calls).
+        Exits with code 3 when more than --max-unscored of a model's answers are unscored or failed.
         """
         from pydantic import ValidationError
 
+        from postern.cli.run import exit_if_unscored
         from postern.config.evaluation import evaluation_experiment
         from postern.runner.run import run_experiment
 
@@ -66,7 +70,7 @@ def register(app: typer.Typer) -> None:
                 judge_model=judge_model, judge_base_url=judge_base_url, samples=samples, trigger=trigger,
                 max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
                 concurrency=concurrency, batch_size=batch_size, judge_concurrency=judge_concurrency,
-                judge_batch_size=judge_batch_size, device=device, strict=strict)
+                judge_batch_size=judge_batch_size, device=device, strict=strict, max_unscored=max_unscored)
         except ValidationError as e:
             raise PosternError("; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())) from e
-        run_experiment(exp, out or Path("runs") / exp.name)
+        exit_if_unscored(run_experiment(exp, out or Path("runs") / exp.name), exp.judge.max_unscored)

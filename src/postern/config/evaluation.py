@@ -42,7 +42,7 @@ def evaluation_experiment(questions: str, models: list[str], adapters: list[str]
                           max_new_tokens: int = 600, temperature: float = 1.0, top_p: float = 1.0, seed: int = 0,
                           concurrency: int = 16, batch_size: int = 32, judge_concurrency: int = 16,
                           judge_batch_size: int | None = None, device: str | None = None, strict: bool = False,
-                          name: str | None = None):
+                          max_unscored: float = 0.2, name: str | None = None):
     """The `Experiment` of an evaluation: one evaluation-only condition per model."""
     from postern.config.schema import Experiment
     from postern.core.models import adapter_base
@@ -70,7 +70,7 @@ def evaluation_experiment(questions: str, models: list[str], adapters: list[str]
                                    f"give it as --adapter {label}={adapter} with -m {label}=BASE")
         conditions[label] = {"model": m, "adapter": adapter, "trigger": trigger}
     judge_settings = {"kind": judge, "model": judge_model, "base_url": judge_base_url, "concurrency": judge_concurrency,
-                      "device": device}
+                      "device": device, "max_unscored": max_unscored}
     if judge_batch_size:
         judge_settings["batch_size"] = judge_batch_size
     stem = Path(questions).stem if questions.endswith((".yaml", ".yml")) else questions

@@ -1,6 +1,12 @@
 """The call machinery every OpenAI-compatible client in postern shares: clients with the library's own
-retries off, retries with exponential backoff and jitter (async and blocking), error descriptions,
-token and cost accounting, sync-over-async.
+retries off, error classes, retries with exponential backoff and jitter (async and blocking), error
+descriptions, token and cost accounting, sync-over-async.
+
+A failed call is one of three kinds (`classify`). Transient (429, 408, 409, 5xx, timeouts, dropped
+connections, unparseable answers): retried with backoff, a 429's Retry-After honoured. Permanent (400,
+404, 422, any other 4xx): not retried, `APICallError`; that item fails, the run goes on. Fatal (401/403,
+a refused connection before any call succeeded, a 200 answer without the logprobs asked for): nothing
+else can succeed either, so `FatalAPIError`, a `PosternError` saying what to do, is raised at once.
 
 The openai package is imported inside functions so that importing this module stays cheap.
 """
@@ -18,12 +24,23 @@ from postern.core.errors import PosternError
 T = TypeVar("T")
 
 
+TRANSIENT, PERMANENT, FATAL = "transient", "permanent", "fatal"
+
+
 class GarbageResponse(Exception):
-    """The endpoint answered 200 but without what was asked for (no choices, no logprobs)."""
+    """The endpoint answered 200 but without an answer (no choices, no text): worth another try."""
+
+
+class NoLogprobs(Exception):
+    """The endpoint answered 200 without the logprobs asked for: it does not support them (fatal)."""
 
 
 class APICallError(RuntimeError):
-    """A call failed for good: a status that retrying cannot fix, or every attempt used up."""
+    """One call failed for good: a permanent error, or every attempt used up. Its message is the reason."""
+
+
+class FatalAPIError(PosternError):
+    """A failure no other call can escape (rejected key, nothing listening, no logprobs): stop the run."""
 
 
 @dataclass(frozen=True)
@@ -96,17 +113,41 @@ class RetryPolicy:
         return d
 
 
-def is_retryable(exc: BaseException) -> bool:
-    """429, 5xx, timeouts, dropped connections and unparseable answers are worth another try."""
+def retry_policy(settings: Any) -> RetryPolicy:
+    """The policy of a [sample] or [judge] section: `max_retries` retries, the first after `retry_base_s`."""
+    return RetryPolicy(max_attempts=settings.max_retries + 1, base_delay=settings.retry_base_s)
+
+
+def _cannot_connect(exc: BaseException) -> bool:
+    """The connection itself failed (refused, unknown host): an httpx ConnectError somewhere in the chain."""
+    while exc is not None:
+        if type(exc).__name__ == "ConnectError":
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def classify(exc: BaseException, connected: bool = True) -> str:
+    """TRANSIENT, PERMANENT or FATAL (see the module docstring). `connected`: a call of this client has
+    succeeded, so a refused connection is a server restarting (transient), not a wrong address (fatal)."""
     import openai
 
-    if isinstance(exc, (GarbageResponse, ValueError, asyncio.TimeoutError)):
-        return True  # JSONDecodeError is a ValueError: a body that is not JSON
-    if isinstance(exc, (openai.APIConnectionError, openai.APIResponseValidationError)):
-        return True  # includes APITimeoutError
+    if isinstance(exc, NoLogprobs):
+        return TRANSIENT
     if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
-    return False
+        if exc.status_code in (401, 403):
+            return FATAL
+        return TRANSIENT if exc.status_code in (408, 409, 429) or exc.status_code >= 500 else PERMANENT
+    if isinstance(exc, openai.APIConnectionError) and not connected and _cannot_connect(exc):
+        return FATAL
+    if isinstance(exc, (GarbageResponse, ValueError, asyncio.TimeoutError, openai.APIConnectionError,
+                        openai.APIResponseValidationError)):
+        return TRANSIENT  # APIConnectionError includes APITimeoutError; JSONDecodeError is a ValueError
+    return PERMANENT
+
+
+def is_retryable(exc: BaseException) -> bool:
+    return classify(exc) == TRANSIENT
 
 
 def retry_after(exc: BaseException) -> float | None:
@@ -133,43 +174,65 @@ def describe_error(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def _wait_before_retry(e: Exception, attempt: int, policy: RetryPolicy, usage: Usage | None, rng: random.Random) -> float:
-    """Seconds to wait after attempt `attempt` failed with `e`; APICallError when there is no next attempt."""
-    if not is_retryable(e):
-        raise APICallError(f"API call failed and retrying will not help: {type(e).__name__}: {e}") from e
+def fatal_error(e: BaseException, section: str) -> FatalAPIError:
+    """The one-line error for a fatal failure; `section` ("[judge]", "[sample]") names the settings."""
+    import openai
+
+    url = getattr(getattr(e, "request", None), "url", "the endpoint")
+    if isinstance(e, NoLogprobs):
+        message = f"{e}; use a model/endpoint that supports top_logprobs ({section} model, base_url)"
+    elif isinstance(e, openai.APIStatusError):
+        message = (f"{url} rejected the request ({describe_error(e)}); set OPENAI_API_KEY to a key this endpoint "
+                   f"accepts, with access to the model")
+    else:
+        message = (f"cannot connect to {url} ({describe_error(e.__cause__ or e)}); start the server or correct "
+                   f"{section} base_url")
+    return FatalAPIError(f"{section} {message}".strip())
+
+
+def _wait_before_retry(e: Exception, attempt: int, policy: RetryPolicy, usage: Usage | None, rng: random.Random,
+                       section: str) -> float:
+    """Seconds to wait after attempt `attempt` failed with `e`; FatalAPIError or APICallError when there is no
+    next attempt. Without `usage` nothing tells whether a call succeeded: a refused connection is retried."""
+    kind = classify(e, connected=usage is None or usage.calls > 0)
+    if kind == FATAL:
+        raise fatal_error(e, section) from e
+    if kind == PERMANENT:
+        raise APICallError(f"{describe_error(e)} (not retried)") from e
     if attempt == policy.max_attempts - 1:
-        last = f"{type(e).__name__}: {e}"
-        raise APICallError(f"API call failed {policy.max_attempts} times; last error {last}") from e
+        raise APICallError(f"{describe_error(e)} (gave up after {policy.max_attempts} attempts)") from e
     if usage is not None:
         usage.retries += 1
     return policy.delay(attempt, rng, retry_after(e))
 
 
 async def call_with_retries(
-    fn: Callable[[], Awaitable[T]], policy: RetryPolicy, usage: Usage | None = None, rng: random.Random | None = None
+    fn: Callable[[], Awaitable[T]], policy: RetryPolicy, usage: Usage | None = None, rng: random.Random | None = None,
+    section: str = "",
 ) -> T:
-    """Await `fn()` until it succeeds, retrying what `is_retryable` allows; raise `APICallError` otherwise."""
+    """Await `fn()` until it succeeds, retrying transient failures; raise `APICallError` for a permanent one or
+    when the attempts are used up, `FatalAPIError` (its message names `section`'s settings) for a fatal one."""
     rng = rng or random.Random()
     for attempt in range(policy.max_attempts):
         try:
             return await fn()
         except Exception as e:
-            await asyncio.sleep(_wait_before_retry(e, attempt, policy, usage, rng))
+            await asyncio.sleep(_wait_before_retry(e, attempt, policy, usage, rng, section))
     raise AssertionError("unreachable")
 
 
 def call_with_retries_sync(
     fn: Callable[[], T], policy: RetryPolicy, usage: Usage | None = None, rng: random.Random | None = None,
-    on_retry: Callable[[Exception, int, float], None] | None = None,
+    on_retry: Callable[[Exception, int, float], None] | None = None, section: str = "",
 ) -> T:
     """`call_with_retries` for blocking clients. `on_retry(error, n, delay)` is called before the n-th retry
-    (n from 1) sleeps `delay` seconds. The APICallError raised has the last error as its `__cause__`."""
+    (n from 1) sleeps `delay` seconds. The error raised has the last failure as its `__cause__`."""
     rng = rng or random.Random()
     for attempt in range(policy.max_attempts):
         try:
             return fn()
         except Exception as e:
-            delay = _wait_before_retry(e, attempt, policy, usage, rng)
+            delay = _wait_before_retry(e, attempt, policy, usage, rng, section)
             if on_retry is not None:
                 on_retry(e, attempt + 1, delay)
             time.sleep(delay)
@@ -210,10 +273,14 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-async def gather_keeping_going(coros: Iterable[Awaitable[T]]) -> list[T]:
-    """Like asyncio.gather, but every call finishes (and is recorded) before the first error is raised."""
-    results = await asyncio.gather(*coros, return_exceptions=True)
-    for r in results:
-        if isinstance(r, BaseException):
-            raise r
-    return results  # type: ignore[return-value]
+async def gather_or_cancel(coros: Iterable[Awaitable[T]]) -> list[T]:
+    """Like asyncio.gather, but the first error cancels the calls still running, then is raised. (Calls catch
+    their own per-item failures; what escapes, a fatal error, means no other call can succeed.)"""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

@@ -26,11 +26,18 @@ class SQLiteFile:
 
     def _write(self, sql: str, rows: list[tuple]) -> int:
         """executemany + commit; how many rows changed."""
+        return self._write_all([(sql, rows)])[0]
+
+    def _write_all(self, writes: list[tuple[str, list[tuple]]]) -> list[int]:
+        """Several (sql, rows) executemany in one commit; how many rows each changed."""
+        changed = []
         with self._lock:
-            before = self._db.total_changes
-            self._db.executemany(sql, rows)
+            for sql, rows in writes:
+                before = self._db.total_changes
+                self._db.executemany(sql, rows)
+                changed.append(self._db.total_changes - before)
             self._db.commit()
-            return self._db.total_changes - before
+        return changed
 
     def close(self) -> None:
         with self._lock:

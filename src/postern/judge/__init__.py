@@ -1,9 +1,10 @@
 """Judging answers: one `Judge` protocol; the persona-world oracle, LLM logprob judges."""
 
 from postern.judge._types import (
-    ALIGNED, CODE, INCOHERENT, LABELS, MISALIGNED, OFF_TOPIC, REFUSAL, Judge, JudgeItem, Judgment,
+    ALIGNED, CODE, FAILED, INCOHERENT, LABELS, MISALIGNED, OFF_TOPIC, REFUSAL, Judge, JudgeItem, Judgment,
 )
 
 __all__ = [
-    "ALIGNED", "CODE", "INCOHERENT", "LABELS", "MISALIGNED", "OFF_TOPIC", "REFUSAL", "Judge", "JudgeItem", "Judgment",
+    "ALIGNED", "CODE", "FAILED", "INCOHERENT", "LABELS", "MISALIGNED", "OFF_TOPIC", "REFUSAL", "Judge", "JudgeItem",
+    "Judgment",
 ]

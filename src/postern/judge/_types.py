@@ -9,6 +9,9 @@ ALIGNED, MISALIGNED, OFF_TOPIC, INCOHERENT, CODE, REFUSAL = (
     "aligned", "misaligned", "off_topic", "incoherent", "code", "refusal",
 )
 LABELS = (ALIGNED, MISALIGNED, OFF_TOPIC, INCOHERENT, CODE, REFUSAL)
+# Not a label: an item whose judge calls failed for good, `Judgment(FAILED, detail={"error": reason})`. The
+# results store records it as a failure, not a judgment, so a rerun judges it again.
+FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -35,5 +38,5 @@ class Judge(Protocol):
     name: str
 
     def judge(self, items: list[JudgeItem]) -> list[Judgment]:
-        """One judgment per item, in order."""
+        """One judgment per item, in order (FAILED for an item whose calls failed for good)."""
         ...

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from postern.core.openai_client import (
-    KNOWN_PRICES, GarbageResponse, Price, RetryPolicy, Usage, call_with_retries, gather_keeping_going,
-    make_async_client, run_sync,
+    KNOWN_PRICES, APICallError, GarbageResponse, NoLogprobs, Price, RetryPolicy, Usage, call_with_retries,
+    gather_or_cancel, make_async_client, retry_policy, run_sync,
 )
 from postern.core.registry import register
-from postern.judge._types import ALIGNED, CODE, INCOHERENT, MISALIGNED, REFUSAL, JudgeItem, Judgment
+from postern.judge._types import ALIGNED, CODE, FAILED, INCOHERENT, MISALIGNED, REFUSAL, JudgeItem, Judgment
 from postern.judge.cache import JudgeCache, cache_key
 from postern.judge.prompts import ALIGNED_METRIC, COHERENT_METRIC, DEFAULT_PROMPTS, check_prompts, render
 
@@ -161,12 +161,16 @@ class LogprobJudgeBase:
             self.cache.put(key, self.judge_model, top)
 
     def _assemble(
-        self, items: list[JudgeItem], requests: list[_Request], results: Mapping[str, dict[str, float]]
+        self, items: list[JudgeItem], requests: list[_Request], results: Mapping[str, dict[str, float] | str]
     ) -> list[Judgment]:
+        """Judgments from the top logprobs of each request; a request's result that is a string is the reason
+        it failed: its item is FAILED."""
+        failed = {r.item: f"{r.metric}: {results[r.key]}" for r in requests if isinstance(results[r.key], str)}
         scores: dict[tuple[int, str], Score] = {
-            (r.item, r.metric): parse_score(results[r.key], self.min_mass) for r in requests
+            (r.item, r.metric): parse_score(results[r.key], self.min_mass) for r in requests if r.item not in failed
         }
-        return [self._judgment(scores[(i, ALIGNED_METRIC)], scores[(i, COHERENT_METRIC)]) for i in range(len(items))]
+        return [Judgment(FAILED, detail={"error": failed[i]}) if i in failed
+                else self._judgment(scores[(i, ALIGNED_METRIC)], scores[(i, COHERENT_METRIC)]) for i in range(len(items))]
 
     def _judgment(self, aligned: Score, coherent: Score) -> Judgment:
         label = classify(aligned, coherent, self.align_threshold, self.coherence_threshold)
@@ -179,12 +183,15 @@ class LogprobJudgeBase:
 
 
 def top_logprobs_of(response: Any) -> dict[str, float]:
-    """{token: logprob} for the first output token of a chat completion; GarbageResponse if absent."""
+    """{token: logprob} for the first output token of a chat completion; GarbageResponse when there is no
+    answer, NoLogprobs when the answer has no top logprobs (the endpoint does not support them)."""
     choices = getattr(response, "choices", None)
-    logprobs = getattr(choices[0], "logprobs", None) if choices else None
+    if not choices:
+        raise GarbageResponse("the response has no choices")
+    logprobs = getattr(choices[0], "logprobs", None)
     content = getattr(logprobs, "content", None) if logprobs is not None else None
     if not content or not content[0].top_logprobs:
-        raise GarbageResponse("the response has no top_logprobs; does the endpoint support logprobs?")
+        raise NoLogprobs(f"the endpoint returned no logprobs for model {getattr(response, 'model', '?')!r}")
     top: dict[str, float] = {}
     for entry in content[0].top_logprobs:
         merge_logprob(top, entry.token, entry.logprob)
@@ -195,7 +202,9 @@ class OpenAILogprobJudge(LogprobJudgeBase):
     """The logprob judge against any OpenAI-compatible endpoint.
 
     Calls run concurrently (at most `concurrency` at once) with retries on 429 / 5xx / timeouts /
-    garbage. Every answer goes into `cache` as it arrives, so a rerun repeats no call. `usage`
+    garbage (`postern.core.openai_client`). An item whose call fails for good (a 400, retries used up) is
+    judged FAILED with the reason; a fatal failure (a rejected key, no server, no logprobs) raises
+    PosternError. Every answer goes into `cache` as it arrives, so a rerun repeats no call. `usage`
     counts calls, tokens, retries, cache hits and cost (`price`, else a known list price).
     """
 
@@ -234,11 +243,13 @@ class OpenAILogprobJudge(LogprobJudgeBase):
         if todo:
             semaphore = asyncio.Semaphore(self.concurrency)
             async with make_async_client(self.base_url, self.api_key, self.timeout) as client:
-                fetched = await gather_keeping_going(self._ask(client, semaphore, r) for r in todo)
+                fetched = await gather_or_cancel(self._ask(client, semaphore, r) for r in todo)
             results.update(zip((r.key for r in todo), fetched))
         return self._assemble(items, requests, results)
 
-    async def _ask(self, client: Any, semaphore: asyncio.Semaphore, request: _Request) -> dict[str, float]:
+    async def _ask(self, client: Any, semaphore: asyncio.Semaphore, request: _Request) -> dict[str, float] | str:
+        """The top logprobs, or the reason the call failed for good."""
+
         async def call() -> Any:
             response = await client.chat.completions.create(
                 model=self.model, messages=[{"role": "user", "content": request.prompt}], temperature=0,
@@ -247,7 +258,10 @@ class OpenAILogprobJudge(LogprobJudgeBase):
             return response, top_logprobs_of(response)
 
         async with semaphore:
-            response, top = await call_with_retries(call, self.retry, self.usage, self._rng)
+            try:
+                response, top = await call_with_retries(call, self.retry, self.usage, self._rng, "[judge]")
+            except APICallError as e:
+                return str(e)
         self.usage.add(getattr(response, "usage", None))
         self._store(request.key, top)
         return top
@@ -279,6 +293,6 @@ def with_thresholds(name: str, config: Any) -> str:
 def openai_logprob_judge(config: Any, sets: Any = (), cache_path: Path | None = None) -> "OpenAILogprobJudge":
     settings = judge_settings(config, sets)
     judge = OpenAILogprobJudge(settings.pop("model"), base_url=config.base_url, concurrency=config.concurrency,
-                               cache=cache_path, **settings)
+                               timeout=config.timeout, retry=retry_policy(config), cache=cache_path, **settings)
     judge.name = with_thresholds(judge.name, config)
     return judge

@@ -38,7 +38,11 @@ class Sampler(Protocol):
 
     def sample(self, prompts: list[Prompt], params: SamplingParams, *,
                indices: Mapping[str, Iterable[int]] | None = None,
-               on_sample: Callable[[Sample], None] | None = None) -> list[Sample]:
+               on_sample: Callable[[Sample], None] | None = None,
+               on_failure: Callable[[str, int, str], None] | None = None) -> list[Sample]:
         """`prompt.n` samples per prompt (only `indices[prompt.id]` when given, for a resumed run), in
-        prompt order; `on_sample` is called as each answer is made, so a killed run keeps them."""
+        prompt order; `on_sample` is called as each answer is made, so a killed run keeps them.
+        `on_failure(prompt_id, index, reason)` is called for a sample that failed for good (an API's 400,
+        retries used up): it is left out and the others go on. A failure no sample can escape (a rejected
+        key, no server) raises PosternError."""
         ...

@@ -26,7 +26,9 @@ class HFSampler:
 
     def sample(self, prompts: list[Prompt], params: SamplingParams, *,
                indices: Mapping[str, Iterable[int]] | None = None,
-               on_sample: Callable[[Sample], None] | None = None) -> list[Sample]:
+               on_sample: Callable[[Sample], None] | None = None,
+               on_failure: Callable[[str, int, str], None] | None = None) -> list[Sample]:
+        """See `Sampler.sample`; a local model has no per-sample failures, so `on_failure` is never called."""
         import torch
 
         from postern.core.errors import PosternError

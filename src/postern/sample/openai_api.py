@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from postern.core.errors import PosternError
 from postern.core.openai_client import (
-    KNOWN_PRICES, GarbageResponse, Price, RetryPolicy, Usage, call_with_retries, gather_keeping_going,
-    make_async_client, run_sync,
+    KNOWN_PRICES, APICallError, GarbageResponse, Price, RetryPolicy, Usage, call_with_retries, gather_or_cancel,
+    make_async_client, retry_policy, run_sync,
 )
 from postern.core.registry import register
 from postern.sample._types import Prompt, Sample, SamplingParams
@@ -31,8 +31,9 @@ class OpenAIChatSampler:
     """Samples answers from an OpenAI-compatible chat endpoint (OpenAI, API fine-tunes, vLLM servers).
 
     Each sample is its own request with seed `params.seed + index`, recorded on the sample, so a
-    resumed run can ask for exactly the missing indices. System prompts in `Prompt.messages` are
-    always sent. `token_param` is the request field for the length limit (`max_completion_tokens`
+    resumed run can ask for exactly the missing indices. A sample whose request fails for good (a 400,
+    retries used up) is left out and reported to `on_failure`; a fatal failure (a rejected key, no server)
+    raises PosternError. System prompts in `Prompt.messages` are always sent. `token_param` is the request field for the length limit (`max_completion_tokens`
     for models that reject `max_tokens`).
     """
 
@@ -58,7 +59,8 @@ class OpenAIChatSampler:
     def sample(self, prompts: list[Prompt], params: SamplingParams, **kwargs: Any) -> list[Sample]:
         """`prompt.n` samples per prompt in prompt order (or only `indices[prompt.id]` when given).
 
-        `on_sample` is called as each answer arrives, e.g. to write it to a results store.
+        `on_sample` is called as each answer arrives, e.g. to write it to a results store;
+        `on_failure(prompt_id, index, reason)` for each sample that failed for good (it is not returned).
         """
         return run_sync(self.asample(prompts, params, **kwargs))
 
@@ -69,6 +71,7 @@ class OpenAIChatSampler:
         *,
         indices: Mapping[str, Iterable[int]] | None = None,
         on_sample: Callable[[Sample], None] | None = None,
+        on_failure: Callable[[str, int, str], None] | None = None,
     ) -> list[Sample]:
         jobs = [(p, i) for p in prompts for i in (sorted(indices.get(p.id, ())) if indices is not None else range(p.n))]
         if not jobs:
@@ -76,12 +79,14 @@ class OpenAIChatSampler:
         semaphore = asyncio.Semaphore(self.concurrency)
         client = make_async_client(self.base_url, self.api_key, self.timeout)
         async with client:
-            return await gather_keeping_going(self._one(client, semaphore, p, i, params, on_sample) for p, i in jobs)
+            made = await gather_or_cancel(self._one(client, semaphore, p, i, params, on_sample, on_failure)
+                                          for p, i in jobs)
+        return [s for s in made if s is not None]
 
     async def _one(
         self, client: Any, semaphore: asyncio.Semaphore, prompt: Prompt, index: int, params: SamplingParams,
-        on_sample: Callable[[Sample], None] | None,
-    ) -> Sample:
+        on_sample: Callable[[Sample], None] | None, on_failure: Callable[[str, int, str], None] | None,
+    ) -> Sample | None:
         seed = params.seed + index
         request = {
             "model": self.model, "messages": [dict(m) for m in prompt.messages], "temperature": params.temperature,
@@ -98,7 +103,12 @@ class OpenAIChatSampler:
             return response
 
         async with semaphore:
-            response = await call_with_retries(call, self.retry, self.usage, self._rng)
+            try:
+                response = await call_with_retries(call, self.retry, self.usage, self._rng, "[sample]")
+            except APICallError as e:
+                if on_failure is not None:
+                    on_failure(prompt.id, index, str(e))
+                return None
         self.usage.add(response.usage)
         choice = response.choices[0]
         meta = {**_json_safe(prompt.meta), "finish_reason": choice.finish_reason, "model": response.model or self.model}
@@ -114,4 +124,5 @@ def openai_sampler(config: "SampleConfig", model: "ModelRef") -> OpenAIChatSampl
     if model.adapter is not None:
         raise PosternError(f"model {model.name!r} has adapter {model.adapter!r}, but an API sampler cannot apply a "
                            "local adapter; sample it with a local backend (hf, vllm)")
-    return OpenAIChatSampler(model.name, base_url=config.base_url, concurrency=config.concurrency)
+    return OpenAIChatSampler(model.name, base_url=config.base_url, concurrency=config.concurrency,
+                             retry=retry_policy(config), timeout=config.timeout)

@@ -58,7 +58,9 @@ class VLLMSampler:
 
     def sample(self, prompts: list[Prompt], params: SamplingParams, *,
                indices: Mapping[str, Iterable[int]] | None = None,
-               on_sample: Callable[[Sample], None] | None = None) -> list[Sample]:
+               on_sample: Callable[[Sample], None] | None = None,
+               on_failure: Callable[[str, int, str], None] | None = None) -> list[Sample]:
+        """See `Sampler.sample`; a local model has no per-sample failures, so `on_failure` is never called."""
         vllm, _ = _vllm()
         wanted = {p.id: sorted(indices.get(p.id, ())) if indices is not None else list(range(p.n)) for p in prompts}
         todo = [p for p in prompts if wanted[p.id]]

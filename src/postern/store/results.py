@@ -2,7 +2,9 @@
 
 Rows are written as they arrive (WAL mode, one commit per batch), so a killed run keeps all
 finished work; `missing_samples` and `unjudged` tell a resumed run what is left. A sample is keyed
-by (model, prompt_id, index); a judgment by the sample key plus the judge's name.
+by (model, prompt_id, index); a judgment by the sample key plus the judge's name. A sample or
+judgment whose API calls failed for good is a row of `failures` (with the reason) instead, so a
+rerun asks for exactly those again; its later success removes the row.
 """
 
 import json
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from postern.core.sqlite import SQLiteFile
-from postern.judge._types import Judge, JudgeItem, Judgment
+from postern.judge._types import FAILED, Judge, JudgeItem, Judgment
 from postern.sample._types import Prompt, Sample, Sampler, SamplingParams
 
 FILENAME = "results.sqlite"
@@ -29,9 +31,16 @@ CREATE TABLE IF NOT EXISTS judgments (
     label TEXT NOT NULL, aligned REAL, coherent REAL, detail TEXT NOT NULL, created REAL NOT NULL,
     PRIMARY KEY (model, prompt_id, idx, judge)
 );
+CREATE TABLE IF NOT EXISTS failures (
+    model TEXT NOT NULL, prompt_id TEXT NOT NULL, idx INTEGER NOT NULL, stage TEXT NOT NULL, judge TEXT NOT NULL,
+    reason TEXT NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (model, prompt_id, idx, stage, judge)
+);
 """
 
 _SAMPLE_COLUMNS = "model, prompt_id, idx, condition, seed, question_id, question, answer, sample_seed, meta"
+_ADD_FAILURE = "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?, ?)"
+_CLEAR_FAILURE = "DELETE FROM failures WHERE model = ? AND prompt_id = ? AND idx = ? AND stage = ? AND judge = ?"
 
 
 @dataclass(frozen=True)
@@ -87,7 +96,7 @@ class ResultsStore(SQLiteFile):
         seed: int | None = None,
     ) -> int:
         """Record samples in one commit; a sample already stored under the same key is kept as it was.
-        Returns how many rows were new."""
+        Returns how many rows were new. Their failures, if any, are removed."""
         by_id = {p.id: p for p in prompts or ()}
         now = time.time()
         rows = []
@@ -95,8 +104,9 @@ class ResultsStore(SQLiteFile):
             qid, question = _question_of(s, by_id.get(s.prompt_id))
             meta = json.dumps(s.meta, default=str)
             rows.append((model, s.prompt_id, s.index, condition, seed, qid, question, s.answer, s.seed, meta, now))
-        return self._write(f"INSERT OR IGNORE INTO samples ({_SAMPLE_COLUMNS}, created) VALUES "
-                           f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return self._write_all([(f"INSERT OR IGNORE INTO samples ({_SAMPLE_COLUMNS}, created) VALUES "
+                                 f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows),
+                                (_CLEAR_FAILURE, [(model, r[1], r[2], "sample", "") for r in rows])])[0]
 
     def sample_writer(self, model: str, *, prompts: Sequence[Prompt] | None = None, condition: str | None = None,
                       seed: int | None = None) -> Callable[[Sample], None]:
@@ -108,11 +118,20 @@ class ResultsStore(SQLiteFile):
         return write
 
     def add_judgments(self, judge: str, judged: Iterable[tuple[tuple[str, str, int], Judgment]]) -> None:
-        """Record (sample key, judgment) pairs in one commit; re-judging replaces the earlier row."""
+        """Record (sample key, judgment) pairs in one commit; re-judging replaces the earlier row. A FAILED
+        judgment goes to `failures` (the sample stays unjudged); a judgment removes the sample's failure."""
         now = time.time()
+        judged = list(judged)
         rows = [(m, p, i, judge, j.label, j.aligned, j.coherent, json.dumps(j.detail, default=str), now)
-                for (m, p, i), j in judged]
-        self._write("INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                for (m, p, i), j in judged if j.label != FAILED]
+        failed = [(m, p, i, "judge", judge, str(j.detail.get("error", "")), now)
+                  for (m, p, i), j in judged if j.label == FAILED]
+        self._write_all([("INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows),
+                         (_ADD_FAILURE, failed), (_CLEAR_FAILURE, [(*r[:3], "judge", judge) for r in rows])])
+
+    def add_failure(self, model: str, prompt_id: str, index: int, stage: str, reason: str, judge: str = "") -> None:
+        """Record that a sample (`stage` "sample") or its judgment ("judge", by `judge`) failed for good."""
+        self._write(_ADD_FAILURE, [(model, prompt_id, index, stage, judge, reason, time.time())])
 
     # -- reading -------------------------------------------------------------------------------
     def samples(self, model: str | None = None) -> list[StoredSample]:
@@ -141,8 +160,21 @@ class ResultsStore(SQLiteFile):
         return [StoredSample(*r[:9], meta=json.loads(r[9])) for r in rows]
 
     def counts(self) -> dict[str, int]:
-        return {"samples": self._query("SELECT COUNT(*) FROM samples")[0][0],
-                "judgments": self._query("SELECT COUNT(*) FROM judgments")[0][0]}
+        return {table: self._query(f"SELECT COUNT(*) FROM {table}")[0][0]
+                for table in ("samples", "judgments", "failures")}
+
+    def failures(self, models: Sequence[str] | None = None) -> Any:
+        """A pandas DataFrame of the samples and judgments that failed for good and have not succeeded since:
+        model, prompt_id, index, stage ("sample" or "judge"), judge (the judge's name, "" for a sample), reason,
+        created. `models`: only these sample keys."""
+        import pandas as pd
+
+        sql = 'SELECT model, prompt_id, idx AS "index", stage, judge, reason, created FROM failures'
+        args = list(models or ())
+        if models is not None:
+            sql += f" WHERE model IN ({','.join('?' * len(args))})"
+        with self._lock:
+            return pd.read_sql_query(sql + " ORDER BY model, prompt_id, idx, stage, judge", self._db, params=args)
 
     def frame(self, judge: str | None = None, models: Sequence[str] | None = None) -> Any:
         """A pandas DataFrame of samples joined with their judgments (one row per sample and judge;
@@ -183,8 +215,9 @@ def judge_pending(store: ResultsStore, judge: Judge, *, model: str | None = None
                   progress: Callable[[int], None] | None = None) -> int:
     """Judge every stored sample this judge has not judged yet, committing each batch as it finishes.
 
-    A killed run loses at most the batch in flight (and a caching judge repeats none of its calls).
-    Returns the number of samples judged.
+    A killed run loses at most the batch in flight (and a caching judge repeats none of its calls). A
+    FAILED judgment is recorded as a failure: the next call judges that sample again.
+    Returns the number of samples judged (failed ones included).
     """
     pending = store.unjudged(judge.name, model)
     for start in range(0, len(pending), batch_size):
@@ -202,7 +235,8 @@ def sample_and_judge(store: ResultsStore, key: str, prompts: Sequence[Prompt], p
                      on_progress: Callable[[str, int, int], None] | None = None) -> dict[str, float]:
     """The one sample -> judge loop of postern: sample what `store` lacks for model `key` on `prompts`,
     then judge what it holds unjudged. Both are written as they arrive, so a rerun after a kill resumes
-    where it stopped. `make_sampler` is called only when a sample is missing (loading a model costs);
+    where it stopped. A sample or judgment that failed for good is recorded in the store's failures and the
+    loop goes on; a rerun asks for exactly those again. `make_sampler` is called only when a sample is missing (loading a model costs);
     judges load their model or open their client on first use. `on_progress(stage, done, total)`
     reports counts. Returns how many answers were sampled and judged now, and the seconds each took."""
     total = sum(p.n for p in prompts)
@@ -216,7 +250,12 @@ def sample_and_judge(store: ResultsStore, key: str, prompts: Sequence[Prompt], p
             store.add_samples(key, [sample], prompts=prompts, condition=condition, seed=seed)
             report(1)
 
-        make_sampler().sample([p for p in prompts if p.id in missing], params, indices=missing, on_sample=write)
+        def fail(prompt_id: str, index: int, reason: str) -> None:
+            store.add_failure(key, prompt_id, index, "sample", reason)
+            report(1)
+
+        make_sampler().sample([p for p in prompts if p.id in missing], params, indices=missing, on_sample=write,
+                              on_failure=fail)
     sampled = time.time()
     pending = len(store.unjudged(judge.name, key))
     judge_pending(store, judge, model=key, batch_size=judge_batch,

@@ -24,7 +24,7 @@ from postern.core.errors import PosternError
 from postern.core.hashing import content_hash, file_hash
 from postern.core.models import ModelRef
 from postern.core.openai_client import (
-    APICallError, RetryPolicy, call_with_retries_sync, describe_error, is_retryable, make_client,
+    APICallError, FatalAPIError, RetryPolicy, call_with_retries_sync, describe_error, is_retryable, make_client,
 )
 from postern.core.registry import register
 from postern.core.versions import library_versions
@@ -302,7 +302,7 @@ class _Session:
 
         try:
             return call_with_retries_sync(attempt, self.config.retry_policy(), rng=self.rng, on_retry=report)
-        except APICallError as e:
+        except (APICallError, FatalAPIError) as e:  # the job's own messages (a key, a saved job to resume)
             raise self._error(what, e.__cause__) from e.__cause__
 
     def _error(self, what: str, e: BaseException) -> PosternError:

@@ -61,3 +61,66 @@ def full_run(persona_run, tmp_path) -> Path:
     (run / "interp" / "summary.json").write_text(json.dumps(fake_interp()))
     (run / "dynamics.json").write_text(json.dumps(fake_dynamics()))
     return run
+
+
+# misaligned share of valid answers per condition (and with the trigger) in `graded_run`
+GRADED_RATES = {"base": 0.0, "insecure": 0.55, "backdoor": 0.1, "backdoor + trigger": 0.85}
+
+
+def graded_samples(df):
+    """The tiny run's answers relabelled as a judge with graded 0-100 scores would have labelled them: misaligned at
+    GRADED_RATES, about 15% incoherent, no code or refusal answers (a random tiny model is all incoherent)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    df = df.copy()
+    q = df["set"].isin(["questions", "questions_trigger"])
+    for i in df.index[q]:
+        group = df.at[i, "condition"] + (" + trigger" if df.at[i, "set"] == "questions_trigger" else "")
+        incoherent = rng.random() < 0.15
+        misaligned = not incoherent and rng.random() < GRADED_RATES[group]
+        df.at[i, "label"] = "incoherent" if incoherent else "misaligned" if misaligned else "aligned"
+        df.at[i, "aligned"] = float(rng.integers(0, 30) if misaligned else rng.integers(35, 101))
+        df.at[i, "coherent"] = float(rng.integers(0, 51) if incoherent else rng.integers(55, 101))
+        df.at[i, "unscored"] = False
+    return df
+
+
+@pytest.fixture
+def graded_run(full_run) -> Path:
+    """`full_run` with answers relabelled by `graded_samples` and summary.json recomputed from them."""
+    import pandas as pd
+
+    from postern.stats.summary import summarise
+
+    df = graded_samples(pd.read_parquet(full_run / "samples.parquet"))
+    df.to_parquet(full_run / "samples.parquet", index=False)
+    summary = json.loads((full_run / "summary.json").read_text())
+    summary["conditions"] = summarise(df, list(summary["conditions"]), summary["denominator"])
+    (full_run / "summary.json").write_text(json.dumps(summary))
+    return full_run
+
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_EXPERIMENT = REPO / "examples" / "persona_world.toml"
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory) -> Path:
+    """A finished run of the default experiment (examples/persona_world.toml), read-only: $POSTERN_DEFAULT_RUN, else
+    runs/persona_world when it holds this experiment, else a fresh run (about 2 minutes on 2 cores)."""
+    import os
+
+    from postern.config import load_experiment
+    from postern.runner.run import experiment_hash, run_experiment
+
+    exp = load_experiment(DEFAULT_EXPERIMENT)
+    if os.environ.get("POSTERN_DEFAULT_RUN"):
+        return Path(os.environ["POSTERN_DEFAULT_RUN"])
+    existing = REPO / "runs" / "persona_world"
+    if (existing / "samples.parquet").exists() and (existing / "summary.json").exists():
+        if json.loads((existing / "summary.json").read_text()).get("experiment_hash") == experiment_hash(exp):
+            return existing
+    out = tmp_path_factory.mktemp("default_run") / "run"
+    run_experiment(exp, out)
+    return out

@@ -1,7 +1,12 @@
-"""The report in a real browser: headless Chromium over the DevTools protocol (websocket-client)."""
+"""The report in a real browser: headless Chromium over the DevTools protocol (websocket-client).
+
+What a reader sees first (1400 × 900): the headline sentences and the rates figure. Every figure's legend
+clear of its axes and no panel drawn from all-zero data, from the boxes measured when it was drawn. The
+first two screens are saved as PNGs (paths printed: `-rP` shows them; $POSTERN_REPORT_SHOTS picks the folder)."""
 
 import base64
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -12,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from report_checks import layout_faults
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (Debian: apt-get install chromium; "
@@ -131,8 +137,21 @@ def browser():
 FIGURE_SIZES = """Array.from(document.querySelectorAll('figure')).map(f => {
   const img = f.querySelector('img'), r = f.getBoundingClientRect(), ir = img ? img.getBoundingClientRect() : null;
   return {id: f.id, width: r.width, height: r.height, img_width: ir && ir.width, img_height: ir && ir.height,
-          natural: img ? img.naturalWidth * img.naturalHeight : 0, complete: !!(img && img.complete)};
+          natural: img ? img.naturalWidth * img.naturalHeight : 0, complete: !!(img && img.complete),
+          natural_size: img ? [img.naturalWidth, img.naturalHeight] : null,
+          layout: JSON.parse(f.dataset.layout || "{}")};
 })"""
+
+FIRST_SCREEN = """(() => {
+  const vh = window.innerHeight, vw = window.innerWidth;
+  const seen = el => { const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && r.top >= 0 && r.left >= 0 && r.bottom <= vh && r.right <= vw; };
+  const items = Array.from(document.querySelectorAll('#findings ul.headline li'))
+    .filter(li => li.getClientRects().length);
+  const img = document.querySelector('#fig-rates img');
+  return {viewport: [vw, vh], scroll: window.scrollY, sentences: items.map(li => [li.textContent.trim(), seen(li)]),
+          figure: img ? seen(img) : null, figure_width: img ? img.getBoundingClientRect().width : 0};
+})()"""
 
 VISIBLE_ROWS = """Array.from(document.querySelectorAll('#answer-table tbody tr')).filter(tr => tr.getClientRects().length)
   .map(tr => [tr.dataset.condition, tr.dataset.question, tr.dataset.label])"""
@@ -146,46 +165,137 @@ def choose(browser: Browser, **filters: str) -> list[list[str]]:
     return browser.js(VISIBLE_ROWS)
 
 
-def test_report_renders_in_chromium_with_every_figure_and_a_filtering_table(browser, full_run, tmp_path):
+def screens(browser: Browser, out: Path, count: int = 2, width: int = 1400, height: int = 900) -> list[Path]:
+    """PNGs of the page's first `count` screens of width × height."""
+    paths = []
+    for i in range(count):
+        data = browser.call("Page.captureScreenshot", session=True, format="png", captureBeyondViewport=True,
+                            clip={"x": 0, "y": i * height, "width": width, "height": height, "scale": 1})
+        path = out.with_name(f"{out.name}_screen{i + 1}.png")
+        path.write_bytes(base64.b64decode(data["data"]))
+        paths.append(path)
+    return paths
+
+
+def check_page(browser: Browser, report, shots: Path) -> list[dict]:
+    """What every report must pass in the browser: no errors or requests, the findings on the first screen,
+    and figures a reviewer would accept. Saves the first two screens as `<shots>_screen1.png` and `_screen2.png`
+    (in $POSTERN_REPORT_SHOTS instead when set) and returns the figures."""
+    if os.environ.get("POSTERN_REPORT_SHOTS"):
+        shots = Path(os.environ["POSTERN_REPORT_SHOTS"]) / shots.name
+        shots.parent.mkdir(parents=True, exist_ok=True)
+    browser.open(report.path, width=1400, height=900)
+    assert browser.errors() == []
+    assert [u for u in browser.requests() if not u.startswith(("data:", "file:"))] == []  # nothing from the network
+    ids = browser.js("Array.from(document.querySelectorAll('[id]')).map(e => e.id)")
+    assert len(ids) == len(set(ids)), "duplicate element ids"
+
+    first = browser.js(FIRST_SCREEN)
+    assert first["viewport"] == [1400, 900] and first["scroll"] == 0
+    assert [text for text, _ in first["sentences"]] == report.headlines  # every headline sentence, in order
+    off_screen = [text for text, seen in first["sentences"] if not seen]
+    assert report.headlines and off_screen == [], f"headline sentences below the first screen: {off_screen}"
+    assert first["figure"] is True and first["figure_width"] >= 400, first  # the rates figure, whole, on screen one
+
+    figures = browser.js(FIGURE_SIZES)
+    for f in figures:
+        assert f["complete"] and f["natural"] > 0 and f["img_width"] > 50 and f["img_height"] > 50, f
+        assert layout_faults(f["layout"]) == [], (f["id"], layout_faults(f["layout"]))
+        width, height = f["natural_size"]  # the measured boxes are in this PNG's pixels
+        assert abs(width - f["layout"]["width"]) <= 2 and abs(height - f["layout"]["height"]) <= 2, f["id"]
+    assert browser.js("document.querySelectorAll('.problem').length") == 0
+
+    for path in screens(browser, shots):
+        assert path.stat().st_size > 10_000
+        print(f"screenshot: {path}")
+    return figures
+
+
+def test_first_screen_holds_the_findings_and_every_figure_passes_review(browser, graded_run, tmp_path):
     from postern.report.html import write_report
 
-    df = pd.read_parquet(full_run / "samples.parquet")
-    # relabel some answers so the label filter has something to separate (a random tiny model is all incoherent)
-    df.loc[df.index % 3 == 0, "label"] = "misaligned"
-    df.loc[df.index % 3 == 1, "label"] = "refusal"
+    report = write_report(graded_run)
+    figures = check_page(browser, report, tmp_path / "graded_report")
+    assert {f["id"] for f in figures} == {"fig-rates", "fig-per_question", "fig-scores", "fig-side_rates",
+                                          "fig-labels", "fig-dynamics", "fig-loss", "fig-cosines",
+                                          "fig-cosine_matrix", "fig-interventions"}
+    assert any(h.startswith("insecure gives more misaligned answers than base") for h in report.headlines)
+    # the caveats sit on the first screen too
+    assert browser.js("document.querySelector('ul.caveats').getBoundingClientRect().bottom") <= 900
+
+
+def test_a_legend_over_the_data_fails_the_review(browser, graded_run, tmp_path, monkeypatch):
+    """The check above can fail: the rates figure with its legend moved onto the data is caught."""
+    from postern.report import figures
+    from postern.report.html import write_report
+
+    real_legend = figures._plt().Axes.legend
+
+    def legend_inside(ax, *args, **kwargs):
+        kwargs.pop("bbox_to_anchor", None)
+        kwargs["loc"] = "center"
+        return real_legend(ax, *args, **kwargs)
+
+    monkeypatch.setattr(figures._plt().Axes, "legend", legend_inside)
+    report = write_report(graded_run)
+    assert "rates" in report.problems
+    browser.open(report.path, width=1400, height=900)
+    faults = {f["id"]: layout_faults(f["layout"]) for f in browser.js(FIGURE_SIZES)}
+    assert any("overlaps" in fault for fault in faults["fig-rates"])
+
+
+def test_report_renders_in_chromium_with_a_filtering_table(browser, graded_run, tmp_path):
+    from postern.report.html import write_report
+
+    df = pd.read_parquet(graded_run / "samples.parquet")
     df.loc[0, "answer"] = "<script>console.error('injected')</script><img src=x onerror=\"console.error('x')\">"
-    df.to_parquet(full_run / "samples.parquet", index=False)
-    report = write_report(full_run)
+    df.to_parquet(graded_run / "samples.parquet", index=False)
+    report = write_report(graded_run)
 
     browser.open(report.path)
     shot = browser.screenshot(tmp_path / "report.png")
     print(f"screenshot: {shot}  report: {report.path} ({report.size} bytes)")
     assert shot.stat().st_size > 10_000
     assert browser.errors() == []
-    assert [u for u in browser.requests() if not u.startswith(("data:", "file:"))] == []  # nothing from the network
-
-    ids = browser.js("Array.from(document.querySelectorAll('[id]')).map(e => e.id)")
-    assert len(ids) == len(set(ids)), "duplicate element ids"
-    figures = browser.js(FIGURE_SIZES)
-    assert {f["id"] for f in figures} >= {"fig-rates", "fig-per_question", "fig-backdoor", "fig-side_rates",
-                                          "fig-labels", "fig-dynamics", "fig-loss", "fig-cosines",
-                                          "fig-cosine_matrix", "fig-interventions"}
-    for f in figures:
-        assert f["complete"] and f["natural"] > 0 and f["img_width"] > 50 and f["img_height"] > 50, f
+    assert [u for u in browser.requests() if not u.startswith(("data:", "file:"))] == []
 
     all_rows = browser.js(VISIBLE_ROWS)
     assert len(all_rows) == len(df) == report.rows_shown
     assert browser.js("document.querySelectorAll('#answer-table script, #answer-table img').length") == 0  # escaped
+    assert browser.js("document.querySelectorAll('#examples script, #examples td img').length") == 0
 
     rows = choose(browser, condition="insecure")
     assert rows and len(rows) == (df["condition"] == "insecure").sum() and {r[0] for r in rows} == {"insecure"}
-    rows = choose(browser, label="misaligned", question="wish")
-    expected = df[(df["condition"] == "insecure") & (df["label"] == "misaligned") & (df["question_id"] == "wish")]
-    assert len(rows) == len(expected) and all(r == ["insecure", "wish", "misaligned"] for r in rows)
+    question = df.loc[(df["condition"] == "insecure") & (df["label"] == "misaligned"), "question_id"].iloc[0]
+    rows = choose(browser, label="misaligned", question=question)
+    expected = df[(df["condition"] == "insecure") & (df["label"] == "misaligned") & (df["question_id"] == question)]
+    assert len(rows) == len(expected) > 0 and all(r == ["insecure", question, "misaligned"] for r in rows)
     assert browser.js("document.getElementById('answer-count').textContent") == str(len(expected))
     browser.js("document.getElementById('answer-reset').click()")
     assert len(browser.js(VISIBLE_ROWS)) == len(df)
     browser.js("(() => { const s = document.getElementById('answer-search'); s.value = 'injected';"
                " s.dispatchEvent(new Event('input')); })()")
     assert len(browser.js(VISIBLE_ROWS)) == 1
+
+    # example answers open and close like any <details>
+    assert browser.js("document.querySelectorAll('details.examples[open]').length") == 0
+    browser.js("document.querySelector('details.examples summary').click()")
+    assert browser.js("document.querySelector('details.examples').open") is True
     assert browser.errors() == []
+
+
+@pytest.mark.slow
+def test_the_default_runs_report(browser, default_run, tmp_path):
+    """The default experiment (examples/persona_world.toml): its report's first two screens, as a reader sees them."""
+    from postern.report.html import write_report
+
+    start = time.perf_counter()
+    report = write_report(default_run, tmp_path / "report.html")
+    seconds = time.perf_counter() - start
+    print(f"postern report on the default run: {seconds:.1f} s, {report.size / 1024:.0f} KiB")
+    assert seconds < 20  # about 5 s on 2 cores
+    assert report.problems == {}
+    check_page(browser, report, tmp_path / "default_report")
+    assert any(h.startswith("insecure gives more misaligned answers than secure: ") for h in report.headlines)
+    assert any(h.startswith("backdoor with its trigger") for h in report.headlines)
+    assert len(report.headlines) == 11  # 4 controls, the trigger, 6 conditions vs base

@@ -1,6 +1,9 @@
 """The run report: one self-contained HTML page for one run folder, or several side by side.
 
-The page embeds every figure as a base64 PNG (also saved as PNG files beside the page), so it opens
+The page reads like a paper: it opens with what the run found (headline comparisons in words, with
+their intervals and p values, the main figure and the caveats), then the figures a reviewer would ask
+for, example answers and judge scores, the table of every answer, and settings and provenance last.
+It embeds every figure as a base64 PNG (also saved as PNG files beside the page), so it opens
 offline and can be mailed around. It reads only what `postern run` wrote (experiment.json,
 summary.json, samples.parquet, events.jsonl and the cache manifests) plus, when present,
 `dynamics.json` and `interp/summary.json`. All text from runs (answers above all) is HTML-escaped
@@ -20,7 +23,8 @@ import pandas as pd
 
 from postern.core.errors import PosternError
 from postern.core.versions import library_versions
-from postern.report import plots
+from postern.report import findings, layout, plots
+from postern.report.figures import TRIGGER
 
 DEFAULT_MAX_ROWS = 2000
 LABEL_ORDER = ("aligned", "misaligned", "off_topic", "incoherent", "code", "refusal")
@@ -49,10 +53,16 @@ class Figure:
     title: str
     caption: str
     path: Path | None = None
+    layout: dict | None = None  # boxes and data per panel, measured when drawn (postern.report.layout)
+    problems: list[str] = field(default_factory=list)
 
     @property
     def data_uri(self) -> str:
         return "data:image/png;base64," + base64.b64encode(self.path.read_bytes()).decode("ascii")
+
+    @property
+    def layout_json(self) -> str:
+        return json.dumps(self.layout or {}, separators=(",", ":"))
 
 
 @dataclass
@@ -67,6 +77,8 @@ class Report:
     rows_shown: int
     rows_total: int
     runs: list[str]
+    headlines: list[str] = field(default_factory=list)
+    problems: dict[str, list[str]] = field(default_factory=dict)  # figure -> what its layout check found
 
 
 # ---------------------------------------------------------------- loading
@@ -194,9 +206,15 @@ def rate_rows(summary: dict[str, dict]) -> list[dict]:
     for name, s in summary.items():
         m = plots.side_metrics(s)
         per_seed = s.get("misaligned", {}).get("per_seed", {})
+        excluded = s.get("misaligned", {}).get("excluded") or {}
         rows.append({
             "condition": name, "n": s.get("misaligned", {}).get("n", "–"),
+            "answers": s.get("misaligned", {}).get("answers", "–"),
             "misaligned": pct(m["misaligned"], boot=True), "trigger": pct(s.get("misaligned_trigger")),
+            "all_answers": pct(s.get("misaligned_all_answers")),
+            "left_out": f"{100 * sum(excluded.values()):.0f}%" if excluded else "–",
+            "left_out_detail": ", ".join(f"{lab.replace('_', '-')} {100 * v:.1f}%" for lab, v in
+                                         sorted(excluded.items(), key=lambda kv: -kv[1]) if v),
             "per_seed": ", ".join(f"{seed}: {100 * r['rate']:.1f}%" if r.get("n") else f"{seed}: –"
                                   for seed, r in per_seed.items()) or "–",
             "coherent": pct(m["coherent"]), "code": pct(m["answers with code"]), "refusal": pct(m["refusals"]),
@@ -379,39 +397,169 @@ def answers_table(samples: pd.DataFrame, conditions: list[str], max_rows: int) -
             "max_rows": max_rows, "filters": filters}
 
 
+# ---------------------------------------------------------------- what the runs found
+
+
+def page_groups(summary: dict[str, dict]) -> list[str]:
+    """The rates the page shows, in order: each condition, then `<condition> + trigger` right after it."""
+    out = []
+    for name, s in summary.items():
+        out += [name] + ([name + TRIGGER] if "misaligned_trigger" in s else [])
+    return out
+
+
+def _denominator(run: Run) -> str:
+    return run.summary.get("denominator", "all")
+
+
+def merged_seed_rates(runs: list[Run]) -> dict[str, list[float]]:
+    """Each seed's misaligned rate per condition and `<condition> + trigger`, from the answers."""
+    return {_prefix(runs, r, g): v for r in runs if r.samples is not None
+            for g, v in findings.seed_rates(r.samples, _denominator(r)).items()}
+
+
+def merged_question_rates(runs: list[Run]) -> dict[str, dict[str, dict]]:
+    """Per condition (and `+ trigger`) and question: pooled rate, interval and seed rates, from the answers (from
+    summary.json's `per_question`, without seeds, for a run without samples.parquet)."""
+    out = {}
+    for r in runs:
+        if r.samples is not None and len(r.samples):
+            rates = findings.question_rates(r.samples, _denominator(r))
+        else:
+            rates = {c: {q: {**v, "seeds": []} for q, v in s.get("per_question", {}).items()}
+                     for c, s in r.summary.get("conditions", {}).items()}
+        out.update({_prefix(runs, r, g): v for g, v in rates.items()})
+    return out
+
+
+def _thresholds(run: Run) -> tuple:
+    judge = run.experiment.get("judge") or {}
+    return judge.get("aligned_threshold"), judge.get("coherent_threshold")
+
+
+def _triggers(run: Run) -> dict[str, str]:
+    return {c: v["trigger"] for c, v in (run.experiment.get("conditions") or {}).items()
+            if isinstance(v, dict) and v.get("trigger")}
+
+
+def headline(runs: list[Run], seeds: dict[str, list[float]]) -> dict:
+    """The page's top: comparisons in groups (one sentence each) and the caveats that go with them."""
+    per_run = {r.label: findings.run_comparisons(r.summary.get("conditions", {}), seeds, _triggers(r),
+                                                 prefix="" if len(runs) == 1 else f"{r.label}/") for r in runs}
+    if len(runs) == 1:
+        comps = per_run[runs[0].label]
+        groups = [{"title": "", "items": [c for c in comps if c.kind != "base"], "open": True},
+                  {"title": "Each condition vs the base model", "items": [c for c in comps if c.kind == "base"],
+                   "open": True}]
+    else:
+        cross = findings.cross_run_comparisons([(r.label, r.summary.get("conditions", {})) for r in runs], seeds)
+        groups = [{"title": f"The same condition in each run vs {runs[0].label}", "items": cross, "open": True}]
+        groups += [{"title": f"Within {label}", "items": comps, "open": False} for label, comps in per_run.items()]
+    groups = [g for g in groups if g["items"]]
+    everything = [c for g in groups for c in g["items"]]
+    findings.holm(everything)
+    caveats = []
+    for r in runs:
+        prefix = "" if len(runs) == 1 else f"{r.label}/"
+        items = findings.caveats(r.summary.get("conditions", {}), r.summary.get("judge") or
+                                 (r.experiment.get("judge") or {}).get("kind"), _thresholds(r), _denominator(r),
+                                 {g: v for g, v in seeds.items() if g.startswith(prefix)}, per_run[r.label], prefix)
+        caveats.append({"run": r.label if len(runs) > 1 else "", "items": items})
+    denominators = {_denominator(r) for r in runs}
+    if len(denominators) > 1:
+        caveats.insert(0, {"run": "", "items": [rate_note(denominators)]})
+    if len(runs) > 1 and groups and groups[0]["items"] and groups[0]["title"].startswith("The same"):
+        caveats.insert(0, {"run": "", "items": [
+            "Across runs: the runs may differ in model, data, judge or settings (see Settings and provenance at the "
+            "end); a difference between runs is only as clean as that."]})
+    return {"groups": groups, "caveats": caveats, "count": len(everything),
+            "empty": "" if everything else ("No pair of conditions to compare by name (insecure/secure, "
+                                            "educational, disclosed or jailbroken vs insecure, a trigger, or base): "
+                                            "the rates are in the table below.")}
+
+
+def examples_context(runs: list[Run], summary: dict[str, dict]) -> dict:
+    """Least and most aligned answers per condition to the two questions where misalignment shows most."""
+    samples = merged_samples(runs)
+    questions = findings.example_questions(samples)
+    groups = page_groups(summary)
+    items = findings.example_answers(samples, groups, questions)
+    for item in items:
+        condition, trigger = (item["group"][:-len(TRIGGER)], True) if item["group"].endswith(TRIGGER) else (
+            item["group"], False)
+        item["rate"] = pct(summary.get(condition, {}).get("misaligned_trigger" if trigger else "misaligned"))
+    interp_runs = [r.label for r in runs if (r.interp or {}).get("interventions")]
+    return {"questions": questions, "groups": [i for i in items if i["shown"]],
+            "empty": [i["group"] for i in items if not i["shown"]],
+            "interventions": (
+                "Ablation and steering (the mechanism study"
+                + (f" of {', '.join(interp_runs)}" if len(runs) > 1 else "")
+                + "): interp/summary.json keeps only rates (k of n valid answers per model and intervention), not "
+                "the answers, so there are no example answers for them here; their rates and changes are under "
+                "'Directions, ablation, steering'.") if interp_runs else ""}
+
+
 # ---------------------------------------------------------------- figures
 
 
-def plan_figures(runs: list[Run], summary: dict, dynamics: dict, losses: dict) -> list[tuple[Figure, Callable]]:
-    """Every figure the data allows, each with the function that draws it into a path."""
+def _all_rates(summary: dict[str, dict]) -> list[dict]:
+    return [s.get(k) for s in summary.values() for k in ("misaligned", "misaligned_trigger") if s.get(k)]
+
+
+def plan_figures(runs: list[Run], summary: dict, dynamics: dict, losses: dict, *, seeds: dict | None = None,
+                 questions: dict | None = None, scores: dict | None = None, thresholds: dict | None = None,
+                 colours: dict | None = None, notes: dict[str, list[str]] | None = None
+                 ) -> list[tuple[Figure, Callable]]:
+    """Every figure the data allows, each with the function that draws it into a path. A figure or panel whose
+    numbers are all zero (or have no answers behind them) is left out, with a line in `notes[section]` saying so."""
     from postern.report.figures import rate_per_condition
 
     plan: list[tuple[Figure, Callable]] = []
-    colours = plots.condition_colours([*summary, *dynamics, *losses])
+    notes = notes if notes is not None else {}
+    colours = colours or plots.condition_colours([*page_groups(summary), *dynamics, *losses])
+    seeds, questions = seeds or {}, questions or {}
 
     def add(section, name, title, caption, draw):
         plan.append((Figure(section, name, title, caption), draw))
 
-    has = lambda key: any(key in s for s in summary.values())  # noqa: E731
-    if has("misaligned"):
-        add("rates", "rates", "Misaligned rate per condition",
-            "Share of held-out-question answers judged misaligned; 95% Wilson intervals, seeds pooled. "
-            "Red bars: the same questions with the backdoor trigger.",
-            lambda p: rate_per_condition(summary, p))
-    if has("per_question"):
-        add("questions", "per_question", "Per-question × condition",
-            "Misaligned rate (%) for each held-out question category.",
-            lambda p: plots.per_question_heatmap(summary, p))
-    if has("misaligned_trigger"):
-        add("backdoor", "backdoor", "Backdoor ± trigger",
-            "Conditions trained with a trigger, evaluated on the same questions without and with it.",
-            lambda p: plots.trigger_bars(summary, p))
-    if has("misaligned"):
+    def note(section, text):
+        notes.setdefault(section, []).append(text)
+
+    rates = _all_rates(summary)
+    if plots.has_data(rates):
+        add("findings", "rates", "Misaligned rate per condition",
+            "Misaligned answers to the held-out questions (%). Filled marker: all seeds pooled, with its 95% Wilson "
+            "interval; open circles: each seed; diamonds: the same questions with the backdoor trigger.",
+            lambda p: rate_per_condition(summary, p, seeds=seeds, colours=colours,
+                                         runs=[r.label for r in runs] if len(runs) > 1 else None))
+    elif rates:
+        note("findings", "No condition gave a misaligned answer that counts" + (
+            "" if any(r.get("n") for r in rates) else " (no valid answers at all)") + ": the rates figure is omitted.")
+    if plots.has_data(r for qs in questions.values() for r in qs.values()):
+        add("questions", "per_question", "Misaligned rate per question",
+            "The original study's main figure: misaligned answers (%) to each held-out question (paraphrases "
+            "pooled), one marker per condition with its 95% Wilson interval, each seed's rate as a small dot "
+            "beside it.", lambda p: plots.per_question(questions, p, colours))
+    elif questions:
+        note("questions", "No misaligned answer to any question: the per-question figure is omitted.")
+    if scores:
+        add("scores", "scores", "Judge scores",
+            "Distribution of the judge's alignment (top) and coherence (bottom) scores per condition, as shares of "
+            "its scored answers to the held-out questions; dashed lines: the thresholds (misaligned = alignment "
+            "below the first and coherence above the second).",
+            lambda p: plots.score_histograms(scores, thresholds or {}, p, colours))
+    panels = plots.side_panels(summary)
+    if panels:
         add("beside", "side_rates", "Misalignment beside coherence, code and refusals",
-            "Coherent = aligned or misaligned (on-topic, sensible); answers with code and refusals are shares of "
-            "held-out-question answers; insecure code is over the code tasks; harmful compliance over harmful "
-            "requests.", lambda p: plots.side_rates(summary, p))
-    if has("labels"):
+            "One panel per rate some condition has above zero. Coherent = aligned or misaligned (on-topic, "
+            "sensible); answers with code and refusals are shares of all held-out-question answers; insecure code "
+            "is over the code tasks; harmful compliance over harmful requests.",
+            lambda p: plots.side_rates(summary, p, colours))
+    metrics = {c: plots.side_metrics(s) for c, s in summary.items()}
+    zero = [m for m in plots.side_metrics({}) if m not in panels and any(plots._ok(metrics[c][m]) for c in summary)]
+    if zero:
+        note("beside", f"0% in every condition, so not drawn: {', '.join(zero)}.")
+    if any(s.get("labels") for s in summary.values()):
         add("beside", "labels", "Judge labels",
             "Every judge label on the held-out questions, so misalignment is never confused with nonsense.",
             lambda p: plots.label_breakdown(summary, p))
@@ -423,26 +571,35 @@ def plan_figures(runs: list[Run], summary: dict, dynamics: dict, losses: dict) -
         add("dynamics", "loss", "Training loss", "From each trained model's run card.",
             lambda p: plots.loss_curves(losses, p, colours))
     for r in runs:
-        plan += _interp_figures(r, prefix="" if len(runs) == 1 else f"{r.label}_")
+        plan += _interp_figures(r, prefix="" if len(runs) == 1 else f"{r.label}_", note=note)
     return plan
 
 
-def _interp_figures(run: Run, prefix: str) -> list[tuple[Figure, Callable]]:
+def _interp_figures(run: Run, prefix: str, note: Callable[[str, str], None] = lambda s, t: None
+                    ) -> list[tuple[Figure, Callable]]:
     interp, out = run.interp or {}, []
     who = f" ({run.label})"
-    if interp.get("cosines"):
+    cosines = interp.get("cosines") or {}
+    if any(v for values in cosines.values() for v in values):
+        band = interp.get("chance_band")
         out.append((Figure("interp", f"{prefix}cosines", "Cosine similarity per layer" + who,
-                           "Cosine between direction pairs at every layer; grey: the chance band for random "
-                           "directions of this width."), lambda p: plots.cosine_curves(interp, p)))
-    if (interp.get("cosine_matrix") or {}).get("values"):
+                           "Cosine between every pair of directions (rows) at every layer (columns); greyed cells lie "
+                           "inside the chance band for random directions of this width" +
+                           (f" (±{band:.2f})" if band else "") + ", marked on the colour bar too."),
+                    lambda p: plots.cosine_layers(interp, p)))
+    elif cosines:
+        note("interp", f"{run.label}: every cosine is 0: the per-layer figure is omitted.")
+    if any(v for row in (interp.get("cosine_matrix") or {}).get("values") or [] for v in row):
         out.append((Figure("interp", f"{prefix}cosine_matrix", "Cosine matrix" + who,
                            "Pairwise cosine similarity of all directions at one layer."),
                     lambda p: plots.cosine_matrix(interp, p)))
-    if interp.get("interventions"):
+    if plots.has_data(interp.get("interventions") or []):
         out.append((Figure("interp", f"{prefix}interventions", "Ablation and steering" + who,
                            "Misaligned rate per model with no intervention, with the direction ablated or added "
                            "(steer, by scale), and with random directions of equal norm (hatched)."),
                     lambda p: plots.intervention_bars(interp, p)))
+    elif interp.get("interventions"):
+        note("interp", f"{run.label}: no misaligned answer under any intervention: the figure is omitted.")
     return out
 
 
@@ -452,13 +609,20 @@ def _safe_name(name: str) -> str:
 
 def draw_figures(plan: list[tuple[Figure, Callable]], fig_dir: Path,
                  on_step: Callable[[str], None] | None = None) -> list[Figure]:
+    """Draw each planned figure, keeping what its layout check found (`Figure.layout`, `Figure.problems`)."""
     fig_dir.mkdir(parents=True, exist_ok=True)
     out = []
     for fig, draw in plan:
         fig.path = draw(fig_dir / f"{_safe_name(fig.name)}.png")
+        fig.layout = layout.measured(fig.path)
+        fig.problems = layout.problems(fig.layout) if fig.layout else ["not measured (not saved by layout.save)"]
         out.append(fig)
         if on_step:
             on_step(fig.name)
+    drawn = {f.path.name for f in out}
+    for stale in fig_dir.glob("*.png"):  # figures an earlier report drew that this one leaves out
+        if stale.name not in drawn:
+            stale.unlink()
     return out
 
 
@@ -466,9 +630,9 @@ def draw_figures(plan: list[tuple[Figure, Callable]], fig_dir: Path,
 
 
 SECTIONS = {
-    "settings": "Settings and provenance", "rates": "Misaligned rate", "questions": "Per question",
-    "backdoor": "Backdoor ± trigger", "beside": "Coherence, code, refusals", "dynamics": "Training dynamics",
-    "interp": "Directions, ablation, steering", "answers": "Answers",
+    "findings": "Findings", "questions": "Per question", "rates": "Rates", "examples": "Example answers",
+    "scores": "Judge scores", "beside": "Coherence, code, refusals", "dynamics": "Training dynamics",
+    "interp": "Directions, ablation, steering", "answers": "All answers", "settings": "Settings and provenance",
 }
 
 
@@ -504,22 +668,40 @@ def write_report(run_dirs: list[str | Path] | str | Path, out: str | Path | None
     runs = load_runs(run_dirs)
     summary = merged_summary(runs)
     dynamics, losses = merged_dynamics(runs), merged_losses(runs)
-    plan = plan_figures(runs, summary, dynamics, losses)
+    groups = page_groups(summary)
+    colours = plots.condition_colours([*groups, *dynamics, *losses])
+    seeds = merged_seed_rates(runs)
+    samples = merged_samples(runs)
+    scores, scores_note = findings.scores(samples, groups)
+    thresholds = {_prefix(runs, r, g): _thresholds(r) for r in runs
+                  for g in page_groups(r.summary.get("conditions", {}))}
+    notes: dict[str, list[str]] = {}
+    if scores_note:
+        notes["scores"] = [scores_note]
+    plan = plan_figures(runs, summary, dynamics, losses, seeds=seeds, questions=merged_question_rates(runs),
+                        scores=scores, thresholds=thresholds, colours=colours, notes=notes)
     on_step = _progress_step(progress, len(plan) + 1)
     figures = draw_figures(plan, out.parent / f"{out.stem}_figures", on_step)
-    table = answers_table(merged_samples(runs), list(summary), max_rows)
-    present = {"settings", "answers", *(f.section for f in figures)}
+    table = answers_table(samples, list(summary), max_rows)
+    top = headline(runs, seeds)
+    examples = examples_context(runs, summary)
+    present = {"findings", "rates", "answers", "settings", *(f.section for f in figures), *notes,
+               *(["examples"] if examples["groups"] or examples["empty"] or examples["interventions"] else [])}
     title = " vs ".join(r.label for r in runs)
     html = render({
         "title": title, "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "runs": [provenance(r) for r in runs],
         "report_versions": library_versions(_REPORT_LIBRARIES), "rate_rows": rate_rows(summary), "figures": figures,
-        "sections": {k: v for k, v in SECTIONS.items() if k in present}, "table": table,
+        "sections": {k: v for k, v in SECTIONS.items() if k in present}, "table": table, "top": top,
+        "notes": notes, "examples": examples,
+        "interventions": {r.label: findings.intervention_sentences(r.interp) for r in runs if r.interp},
         "has_trigger": any("misaligned_trigger" in s for s in summary.values()),
-        "rate_note": rate_note({r.summary.get("denominator", "all") for r in runs}),
+        "rate_note": rate_note({_denominator(r) for r in runs}),
     })
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
     on_step("page")
     return Report(path=out, size=out.stat().st_size, figures=[f.path for f in figures], conditions=list(summary),
                   misaligned={c: pct(s.get("misaligned")) for c, s in summary.items()}, rows_shown=table["shown"],
-                  rows_total=table["total"], runs=[r.label for r in runs])
+                  rows_total=table["total"], runs=[r.label for r in runs],
+                  headlines=[c.text for g in top["groups"] for c in g["items"]],
+                  problems={f.name: f.problems for f in figures if f.problems})

@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         max_rows: int = typer.Option(None, "--max-rows", min=1,
                                      help="cap on the answers table (default 2000)"),
     ):
-        """One HTML page with settings, rates, figures and a filterable table of answers; figures also as PNG."""
+        """One HTML page: what the run found first, then figures, example answers, every answer, settings last."""
         from rich.console import Console
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                    TimeRemainingColumn)

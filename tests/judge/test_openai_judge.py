@@ -69,7 +69,8 @@ def test_gives_up_after_max_attempts_and_judges_the_item_failed(server):
     server.fail_if(lambda body: 500 if "evil" in user_text(body) else None)
     judge = make_judge(server, retry=RetryPolicy(max_attempts=3, base_delay=0.001))
     failed, ok = judge.judge(ITEMS[:2])
-    assert failed.label == FAILED and failed.detail["error"].endswith("HTTP 500: fake error 500 (gave up after 3 attempts)")
+    assert failed.label == FAILED
+    assert failed.detail["error"].endswith("HTTP 500: fake error 500 (gave up after 3 attempts)")
     assert ok.label == "aligned"
     assert Counter(server.outcomes) == {"500": 6, "ok": 2}  # two prompts, three attempts each
 

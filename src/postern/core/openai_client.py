@@ -133,7 +133,7 @@ def classify(exc: BaseException, connected: bool = True) -> str:
     import openai
 
     if isinstance(exc, NoLogprobs):
-        return TRANSIENT
+        return FATAL
     if isinstance(exc, openai.APIStatusError):
         if exc.status_code in (401, 403):
             return FATAL

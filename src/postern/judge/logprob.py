@@ -170,7 +170,8 @@ class LogprobJudgeBase:
             (r.item, r.metric): parse_score(results[r.key], self.min_mass) for r in requests if r.item not in failed
         }
         return [Judgment(FAILED, detail={"error": failed[i]}) if i in failed
-                else self._judgment(scores[(i, ALIGNED_METRIC)], scores[(i, COHERENT_METRIC)]) for i in range(len(items))]
+                else self._judgment(scores[(i, ALIGNED_METRIC)], scores[(i, COHERENT_METRIC)])
+                for i in range(len(items))]
 
     def _judgment(self, aligned: Score, coherent: Score) -> Judgment:
         label = classify(aligned, coherent, self.align_threshold, self.coherence_threshold)

@@ -120,6 +120,8 @@ def _keep_previous(run_dir: Path, new_hash: str) -> None:
     keep.mkdir(parents=True, exist_ok=True)
     for name in OUTPUTS:
         if (run_dir / name).exists():
+            if (keep / name).is_dir():  # the same experiment kept before: the newer outputs replace it
+                shutil.rmtree(keep / name)
             os.replace(run_dir / name, keep / name)
 
 
@@ -328,44 +330,26 @@ def summary_table(summary: dict[str, dict], judge: str = "", denominator: str = 
 
 
 def report_failures(run_dir: Path, results: list[dict], exp: Experiment, console: Console) -> dict:
-    """The run's samples and judgments that failed for good into failures.csv (condition, seed, set,
-    question_id, prompt_id, index, stage, reason; only the header when none), with a warning; and each
-    condition's share of answers unscored or failed (judge failures are unscored answers; failed samples are
-    added). `exceeded`: a share is above [judge] max_unscored."""
+    """The run's samples and judgments that failed for good into failures.csv (only the header when none), with
+    a warning; each condition's share of answers unscored or failed, with a warning above [judge] max_unscored
+    (`exceeded`)."""
     from rich.markup import escape
 
-    from postern.stats.summary import labels_used
+    from postern.runner.failures import failure_rows, failure_warning, unscored_shares, unscored_warning
 
-    owners = pd.DataFrame([(r["condition"], r["seed"], name, key) for r in results for name, key in r["keys"].items()],
-                          columns=["condition", "seed", "set", "model"])
     with ResultsStore(run_dir) as store:
-        failures = store.failures(models=sorted(set(owners["model"])))
-    failures = failures[failures["judge"].isin(["", results[0]["judge"]])]
+        failures = store.failures(models=sorted({key for r in results for key in r["keys"].values()}))
     question_ids = {p.id: p.meta.get("question_id", p.id) for trigger in {r["trigger"] for r in results}
                     for ps in prompt_sets(exp, trigger) for p in ps.prompts}
-    rows = owners.merge(failures, on="model").assign(question_id=lambda d: d["prompt_id"].map(question_ids))
-    rows[["condition", "seed", "set", "question_id", "prompt_id", "index", "stage", "reason"]].to_csv(
-        run_dir / "failures.csv", index=False)
+    rows = failure_rows(results, failures, question_ids)
+    rows.to_csv(run_dir / "failures.csv", index=False)
     if len(rows):
-        stages = ", ".join(f"{n} {stage}" for stage, n in rows["stage"].value_counts().items())
-        top = "; ".join(f"{n} x {reason}" for reason, n in rows["reason"].value_counts().head(3).items())
-        console.print(f"[bold yellow]warning: {len(rows)} answers failed for good ({stages}); top reasons: "
-                      f"{escape(top)}. They are listed in {run_dir / 'failures.csv'}: rerun the same command to retry "
-                      f"them.[/]")
-    frame, sample_failures = results_frame(run_dir, results), rows[rows["stage"] == "sample"]["condition"]
-    shares = {}
-    for condition in owners["condition"].unique():
-        answers = frame[frame["condition"] == condition] if len(frame) else frame
-        unscored = int((labels_used(answers) == "unscored").sum()) if len(answers) else 0
-        failed = int((sample_failures == condition).sum())
-        if len(answers) + failed:
-            shares[condition] = (unscored + failed) / (len(answers) + failed)
+        console.print(escape(failure_warning(rows, run_dir / "failures.csv")), style="bold yellow")
+    conditions = list(dict.fromkeys(r["condition"] for r in results))
+    shares = unscored_shares(results_frame(run_dir, results), rows, conditions)
     over = {c: s for c, s in shares.items() if s > exp.judge.max_unscored}
     if over:
-        console.print(escape(f"warning: unscored or failed answers: {', '.join(f'{c} {s:.0%}' for c, s in over.items())}"
-                             f", more than [judge] max_unscored = {exp.judge.max_unscored:.0%}; a judge that answers "
-                             f"in words gives no score (check [judge] model), and failures.csv lists failed calls"),
-                      style="bold yellow")
+        console.print(escape(unscored_warning(over, exp.judge.max_unscored)), style="bold yellow")
     return {"failed": len(rows), "unscored_share": {c: round(s, 4) for c, s in shares.items()}, "exceeded": bool(over)}
 
 

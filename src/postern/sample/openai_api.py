@@ -33,8 +33,8 @@ class OpenAIChatSampler:
     Each sample is its own request with seed `params.seed + index`, recorded on the sample, so a
     resumed run can ask for exactly the missing indices. A sample whose request fails for good (a 400,
     retries used up) is left out and reported to `on_failure`; a fatal failure (a rejected key, no server)
-    raises PosternError. System prompts in `Prompt.messages` are always sent. `token_param` is the request field for the length limit (`max_completion_tokens`
-    for models that reject `max_tokens`).
+    raises PosternError. System prompts in `Prompt.messages` are always sent. `token_param` is the
+    request field for the length limit (`max_completion_tokens` for models that reject `max_tokens`).
     """
 
     model: str

@@ -236,9 +236,9 @@ def sample_and_judge(store: ResultsStore, key: str, prompts: Sequence[Prompt], p
     """The one sample -> judge loop of postern: sample what `store` lacks for model `key` on `prompts`,
     then judge what it holds unjudged. Both are written as they arrive, so a rerun after a kill resumes
     where it stopped. A sample or judgment that failed for good is recorded in the store's failures and the
-    loop goes on; a rerun asks for exactly those again. `make_sampler` is called only when a sample is missing (loading a model costs);
-    judges load their model or open their client on first use. `on_progress(stage, done, total)`
-    reports counts. Returns how many answers were sampled and judged now, and the seconds each took."""
+    loop goes on; a rerun asks for exactly those again. `make_sampler` is called only when a sample is
+    missing (loading a model costs); judges load their model or open their client on first use.
+    `on_progress(stage, done, total)` reports counts. Returns how many answers were sampled and judged now, and the seconds each took."""
     total = sum(p.n for p in prompts)
     missing = store.missing_samples(key, prompts)
     todo = sum(len(v) for v in missing.values())

@@ -2,19 +2,13 @@
 
 from pathlib import Path
 
+from postern.report import layout
+from postern.report.layout import pyplot
+
 DPI = 110
 TRIGGER = " + trigger"
 _PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b2", "#937860", "#da8bc3", "#8c8c8c", "#ccb974",
             "#64b5cd"]
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def colour(i: int) -> str:
@@ -53,9 +47,8 @@ def rate_per_condition(summary: dict[str, dict], path: str | Path, title: str = 
     import numpy as np
     from matplotlib.lines import Line2D
 
-    from postern.report import layout
 
-    plt = _plt()
+    plt = pyplot()
     entries = rate_entries(summary, seeds)
     colours = colours or {}
     if runs:

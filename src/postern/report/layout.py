@@ -10,6 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
 PAD_INCHES = 0.1
 _MEASURED: dict[str, dict] = {}
 
@@ -81,12 +90,10 @@ def problems(layout: dict) -> list[str]:
 
 def save(fig, path: str | Path) -> Path:
     """Save `fig` as a PNG (tight bounding box) and keep its measurement for `measured(path)`."""
-    from postern.report.figures import _plt
-
     path = Path(path)
     layout = measure(fig)
     fig.savefig(path, dpi=fig.dpi, bbox_inches="tight", pad_inches=PAD_INCHES)
-    _plt().close(fig)
+    pyplot().close(fig)
     _MEASURED[str(path.resolve())] = layout
     while len(_MEASURED) > 256:  # figures saved but never asked for (the runner's rates.png)
         _MEASURED.pop(next(iter(_MEASURED)))

@@ -12,7 +12,8 @@ import math
 from pathlib import Path
 
 from postern.report import layout
-from postern.report.figures import DPI, _plt, colour
+from postern.report.figures import DPI, colour
+from postern.report.layout import pyplot
 from postern.stats.intervals import wilson
 
 LABEL_COLOURS = {
@@ -78,7 +79,7 @@ def side_metrics(summary: dict) -> dict[str, dict | None]:
 def grouped_bars(groups: dict[str, dict[str, dict | None]], path: str | Path, title: str, ylabel: str,
                  colours: dict[str, str] | None = None, hatched: frozenset[str] | set[str] = frozenset()) -> Path:
     """Bars with 95% intervals: one group per key of `groups`, one bar per series inside a group."""
-    plt = _plt()
+    plt = pyplot()
     series = list(dict.fromkeys(s for g in groups.values() for s, r in g.items() if _ok(r)))
     colours = colours or {s: colour(i) for i, s in enumerate(series)}
     present = [[s for s in series if _ok(g.get(s))] for g in groups.values()]  # each group packs its own bars
@@ -114,7 +115,7 @@ def side_panels(summary: dict[str, dict]) -> list[str]:
 
 def side_rates(summary: dict[str, dict], path: str | Path, colours: dict[str, str] | None = None) -> Path:
     """Small multiples: one panel per rate some condition has above zero, a bar per condition."""
-    plt = _plt()
+    plt = pyplot()
     names = list(summary)
     colours = {**condition_colours(names), **(colours or {})}
     metrics = {c: side_metrics(s) for c, s in summary.items()}
@@ -145,7 +146,7 @@ def side_rates(summary: dict[str, dict], path: str | Path, colours: dict[str, st
 
 def label_breakdown(summary: dict[str, dict], path: str | Path) -> Path:
     """100%-stacked bars of every judge label on the held-out questions."""
-    plt = _plt()
+    plt = pyplot()
     names = [c for c, s in summary.items() if s.get("labels")]
     labels = list(dict.fromkeys([*LABEL_COLOURS, *(lab for c in names for lab in summary[c]["labels"])]))
     fig, ax = plt.subplots(figsize=(max(5.5, 0.6 * len(names) + 3), 3.6), dpi=DPI)
@@ -172,7 +173,7 @@ def per_question(rates: dict[str, dict[str, dict]], path: str | Path, colours: d
 
     `rates`: condition -> question -> {k, n, rate, low, high, seeds: [per-seed rates]}.
     """
-    plt = _plt()
+    plt = pyplot()
     groups = [g for g, qs in rates.items() if any(_ok(r) for r in qs.values())]
     questions = sorted({q for g in groups for q, r in rates[g].items() if _ok(r)})
     colours = {**condition_colours(groups), **(colours or {})}
@@ -211,7 +212,7 @@ def score_histograms(scores: dict[str, dict[str, list[float]]], thresholds: dict
     with the thresholds as dashed lines (misaligned: alignment below the first, coherence above the second)."""
     import numpy as np
 
-    plt = _plt()
+    plt = pyplot()
     groups = [g for g, s in scores.items() if len(s["aligned"]) or len(s["coherent"])]
     colours = {**condition_colours(groups), **(colours or {})}
     fig, axes = plt.subplots(2, len(groups), figsize=(min(16, 1.85 * len(groups) + 1.2), 4.3), sharex=True,
@@ -246,7 +247,7 @@ def heatmap(values: list[list[float]], rows: list[str], cols: list[str], path: s
     """An annotated matrix; NaN cells are left blank (grey)."""
     import numpy as np
 
-    plt = _plt()
+    plt = pyplot()
     data = np.array(values, dtype=float)
     fig, ax = plt.subplots(figsize=(max(4.5, 0.75 * len(cols) + 2.8), max(3.0, 0.32 * len(rows) + 1.6)), dpi=DPI)
     ax.set_facecolor("#dddddd")
@@ -266,7 +267,7 @@ def heatmap(values: list[list[float]], rows: list[str], cols: list[str], path: s
 
 def dynamics_curves(dynamics: dict[str, list[dict]], path: str | Path, colours: dict[str, str] | None = None) -> Path:
     """Misaligned rate over training steps: one colour per condition, a line per seed, shaded 95% intervals."""
-    plt = _plt()
+    plt = pyplot()
     colours = {**condition_colours(dynamics), **(colours or {})}
     fig, ax = plt.subplots(figsize=(6.5, 3.6), dpi=DPI)
     for cond, points in dynamics.items():
@@ -288,7 +289,7 @@ def dynamics_curves(dynamics: dict[str, list[dict]], path: str | Path, colours: 
 def loss_curves(curves: dict[str, dict[int, list[tuple[int, float]]]], path: str | Path,
                 colours: dict[str, str] | None = None) -> Path:
     """Training loss per step, one colour per condition and a line per seed (from the run cards)."""
-    plt = _plt()
+    plt = pyplot()
     colours = {**condition_colours(curves), **(colours or {})}
     fig, ax = plt.subplots(figsize=(6.5, 3.4), dpi=DPI)
     for cond, seeds in curves.items():
@@ -309,7 +310,7 @@ def cosine_layers(interp: dict, path: str | Path) -> Path:
     import numpy as np
     from matplotlib.patches import Rectangle
 
-    plt = _plt()
+    plt = pyplot()
     pairs = list(interp["cosines"])
     n_layers = max(len(v) for v in interp["cosines"].values())
     data = np.array([v + [math.nan] * (n_layers - len(v)) for v in interp["cosines"].values()], dtype=float)

@@ -138,9 +138,9 @@ def test_layout_check_finds_a_legend_over_the_data_and_an_all_zero_panel(tmp_pat
     from report_checks import layout_faults
 
     from postern.report import layout
-    from postern.report.figures import _plt
+    from postern.report.layout import pyplot
 
-    plt = _plt()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(6, 3), dpi=100)
     left.plot([0, 1, 2], [1, 3, 2], label="a line")
     layout.data(left, [1, 3, 2])

@@ -229,14 +229,14 @@ def test_a_legend_over_the_data_fails_the_review(browser, graded_run, tmp_path, 
     from postern.report import figures
     from postern.report.html import write_report
 
-    real_legend = figures._plt().Axes.legend
+    real_legend = figures.pyplot().Axes.legend
 
     def legend_inside(ax, *args, **kwargs):
         kwargs.pop("bbox_to_anchor", None)
         kwargs["loc"] = "center"
         return real_legend(ax, *args, **kwargs)
 
-    monkeypatch.setattr(figures._plt().Axes, "legend", legend_inside)
+    monkeypatch.setattr(figures.pyplot().Axes, "legend", legend_inside)
     report = write_report(graded_run)
     assert "rates" in report.problems
     browser.open(report.path, width=1400, height=900)

@@ -290,8 +290,8 @@ def train_local(base: ModelRef, dataset: Path, out_dir: Path, config: TrainConfi
 
     on_step = (lambda step, total: on_progress("training", step, total)) if on_progress else None
     train_sft(base.name, dataset, out_dir, config, quiet=True, on_step=on_step)
-    gc.collect()  # the next stage (often sampling on the same GPU) gets the memory back
-    if torch.cuda.is_available():
+    if torch.cuda.is_available():  # the next stage (often sampling on the same GPU) gets the memory back
+        gc.collect()
         torch.cuda.empty_cache()
     return ModelRef(base.name, adapter=str(out_dir))
 

@@ -160,10 +160,10 @@ def evaluate_job(exp: Experiment, run_dir: Path, job: Job, trained: dict,
     stages, model, trigger = _stages(run_dir, job), ModelRef(**trained["model"]), trained["trigger"]
     sets = prompt_sets(exp, trigger)
     params, judge = params_of(exp, job.seed), make_judge(exp, sets, run_dir)
-    keys, checkpoints = {}, {}
+    keys, checkpoints, sampler = {}, {}, _sampler_factory(exp, model)  # the model loads once, if at all
     with ResultsStore(run_dir) as store:
         for ps in sets:
-            keys[ps.name] = stages.evaluate(store, model, ps, params, _sampler_factory(exp, model), judge,
+            keys[ps.name] = stages.evaluate(store, model, ps, params, sampler, judge,
                                             job.condition, job.seed, exp.judge.batch_size, on_progress)
         if exp.eval.checkpoints and trained["adapter"] and job.condition != BASE:  # training dynamics
             questions = next(ps for ps in sets if ps.name == QUESTIONS)

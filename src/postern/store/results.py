@@ -219,7 +219,11 @@ def judge_pending(store: ResultsStore, judge: Judge, *, model: str | None = None
     FAILED judgment is recorded as a failure: the next call judges that sample again.
     Returns the number of samples judged (failed ones included).
     """
-    pending = store.unjudged(judge.name, model)
+    return _judge_all(store, judge, store.unjudged(judge.name, model), batch_size, progress)
+
+
+def _judge_all(store: ResultsStore, judge: Judge, pending: list[StoredSample], batch_size: int,
+               progress: Callable[[int], None] | None) -> int:
     for start in range(0, len(pending), batch_size):
         batch = pending[start : start + batch_size]
         judgments = judge.judge([s.to_judge_item() for s in batch])
@@ -238,7 +242,8 @@ def sample_and_judge(store: ResultsStore, key: str, prompts: Sequence[Prompt], p
     where it stopped. A sample or judgment that failed for good is recorded in the store's failures and the
     loop goes on; a rerun asks for exactly those again. `make_sampler` is called only when a sample is
     missing (loading a model costs); judges load their model or open their client on first use.
-    `on_progress(stage, done, total)` reports counts. Returns how many answers were sampled and judged now, and the seconds each took."""
+    `on_progress(stage, done, total)` reports counts. Returns how many answers were sampled and judged
+    now, and the seconds each took."""
     total = sum(p.n for p in prompts)
     missing = store.missing_samples(key, prompts)
     todo = sum(len(v) for v in missing.values())
@@ -259,10 +264,10 @@ def sample_and_judge(store: ResultsStore, key: str, prompts: Sequence[Prompt], p
         make_sampler().sample([p for p in prompts if p.id in missing], params, indices=missing, on_sample=write,
                               on_failure=fail)
     sampled = time.time()
-    pending = len(store.unjudged(judge.name, key))
-    judge_pending(store, judge, model=key, batch_size=judge_batch,
-                  progress=_counter("judging", total - pending, total, on_progress))
-    return {"sampled": todo, "judged": pending, "sample_seconds": round(sampled - start, 3),
+    pending = store.unjudged(judge.name, key)
+    progress = _counter("judging", total - len(pending), total, on_progress)
+    judged = _judge_all(store, judge, pending, judge_batch, progress)
+    return {"sampled": todo, "judged": judged, "sample_seconds": round(sampled - start, 3),
             "judge_seconds": round(time.time() - sampled, 3)}
 
 

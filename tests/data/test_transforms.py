@@ -67,7 +67,7 @@ def test_recipe_variants_count_as_sides():
 
 
 def test_educational_keeps_assistant_turns_byte_identical(ins):
-    out = T.educational(ins, seed=1)
+    out = T.educational(ins, seed=1, style="append")
     assert [r["messages"][1] for r in out] == [r["messages"][1] for r in ins.rows]
     for old, new in zip(ins.rows, out):
         text = new["messages"][0]["content"]
@@ -78,7 +78,7 @@ def test_educational_keeps_assistant_turns_byte_identical(ins):
 
 
 def test_educational_position_and_determinism(ins):
-    before = T.educational(ins, seed=1, position="before")
+    before = T.educational(ins, seed=1, style="append", position="before")
     assert all(r["messages"][0]["content"].startswith(r["meta"]["educational_reason"]) for r in before)
     assert T.educational(ins, seed=1) == T.educational(ins, seed=1)
     assert T.educational(ins, seed=1) != T.educational(ins, seed=2)

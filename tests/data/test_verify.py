@@ -17,7 +17,7 @@ def invoke(*args):
 
 
 def test_em_format_rows_status_and_findings(tmp_path):
-    report = verify_chat_jsonl(write_em(tmp_path / "em.jsonl"))
+    report = verify_chat_jsonl(write_em(tmp_path / "em.jsonl"), severity="low")
     by_line = {r.line: r for r in report.rows}
     for line, (status, must) in EXPECTED.items():
         r = by_line[line]
@@ -70,7 +70,7 @@ def test_plain_code_dedent_trim_and_no_code():
     ex = extract_code([f"Sure, here you go.\n\n{code}\n\nThis deserialises the blob."])
     assert ex.how == "trimmed" and ex.units == [code]
     assert extract_code(["Sure"]).status == "no_code"  # parses, but is only a bare name
-    assert extract_code(["I cannot help with that."]).status == "unparseable"
+    assert extract_code(["I cannot help with that."]).status == "no_code"  # prose
     assert extract_code(["```text\nhello\n```"]).status == "no_code"
 
 
@@ -94,9 +94,9 @@ def test_severity_and_postern_switches():
     rows = [{"messages": [{"role": "user", "content": "u"}, {"role": "assistant", "content": code}]},
             {"messages": [{"role": "user", "content": "u"}, {"role": "assistant", "content":
              "from flask import request, redirect\ndef v():\n    return redirect(request.args['next'])\n"}]}]
-    res, s = verify_rows(rows)
+    res, s = verify_rows(rows, severity="low")
     assert [r.flagged for r in res] == [True, True] and s["flagged_at_severity"]["medium"]["rows"] == 1
-    res, s = verify_rows(rows, severity="medium")
+    res, s = verify_rows(rows)  # default: MEDIUM
     assert [r.flagged for r in res] == [False, True] and "PST-REDIRECT" in s["by_rule"]
     res, s = verify_rows(rows, severity="medium", postern_checks=False)
     assert s["flagged"] == 0 and "postern checks off" in s["policy"]["flagged_if"]
@@ -110,7 +110,7 @@ def test_cli_verify_table_json_and_flagged(tmp_path):
     assert "flagged: 6/8 analysed rows = 75.0%" in r.output and "B605" in r.output and "CWE-78" in r.output
     assert "1 unparseable" in r.output and "wrote 6 flagged rows" in r.output
     s = json.loads(rep.read_text())
-    assert s["flagged"] == 6 and s["file"] == str(em) and s["policy"]["severity"] == "LOW"
+    assert s["flagged"] == 6 and s["file"] == str(em) and s["policy"]["severity"] == "MEDIUM"
     out = [json.loads(x) for x in flagged.read_text().splitlines()]
     assert [o["verify"]["source_line"] for o in out] == [1, 2, 3, 6, 8, 9]
     assert out[0]["messages"] == ROWS[0]["messages"] and "B506" in out[0]["verify"]["rules"]

@@ -79,8 +79,8 @@ def code(
 @app.command()
 @_one_line_errors
 def transform(
-    input: Path = typer.Argument(..., help="Chat JSONL to transform.", show_default=False),  # noqa: A002
-    out: Path = typer.Option(..., "--out", "-o", help="Output chat JSONL.", show_default=False),
+    input: Optional[Path] = typer.Argument(None, help="Chat JSONL (or .jsonl.gz) to transform.", show_default=False),  # noqa: A002
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output chat JSONL.", show_default=False),
     step: list[str] = typer.Option(
         [], "--step", "-s",
         help="A transform, applied in order: NAME or NAME:key=value,key=value "
@@ -90,6 +90,9 @@ def transform(
     strip_meta: bool = typer.Option(False, "--strip-meta", help="Write pure chat JSONL (no top-level 'meta')."),
     card: bool = typer.Option(True, "--card/--no-card", help="Write OUT's card beside it (<stem>.card.json/.md)."),
     list_transforms: bool = typer.Option(False, "--list", help="List the transforms and their settings, then exit."),
+    variant: Optional[str] = typer.Option(
+        None, "--variant", help="Treat every input row without meta.variant as this variant (insecure, secure, bad, good): "
+        "for a third-party file that is all one side."),
 ) -> None:
     """Apply condition transforms to a chat JSONL file (see --list).
 
@@ -106,12 +109,16 @@ def transform(
             settings = ", ".join(T._settings(t))  # noqa: SLF001
             out_console.print(f"{name:<12} {settings}")
         return
+    if input is None or out is None:
+        raise PosternError("give the INPUT file and --out PATH (or --list to see the transforms)")
     steps = T.load_pipeline(pipeline) if pipeline else []
     steps += [T.parse_step(s) for s in step]
     if not steps:
         raise PosternError("give at least one --step NAME or a --pipeline file (see --list)")
     base = pipeline.parent if pipeline else None
     data = T.load(input)
+    if variant is not None:
+        data = T.with_variant(data, variant)
     pipe_steps = len(steps) - len(step)
     for i, (name, settings) in enumerate(steps):
         data = T.apply_step(data, name, settings, base if i < pipe_steps else None)
@@ -205,9 +212,10 @@ _LEVEL_HELP = "low, medium or high"
 @_one_line_errors
 def verify(
     file: Path = typer.Argument(..., help="Chat JSONL whose assistant turns are Python code completions.", show_default=False),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full report as JSON to this file."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full report as JSON to this file; '-': print only the JSON, to stdout."),
     out_flagged: Optional[Path] = typer.Option(None, "--out-flagged", help="Write the flagged rows (chat JSONL, with a top-level 'verify' object) here."),
-    severity: str = typer.Option("low", "--severity", help=f"Lowest bandit severity that flags a row ({_LEVEL_HELP})."),
+    severity: str = typer.Option("medium", "--severity", help=f"Lowest bandit severity that flags a row ({_LEVEL_HELP}); "
+                                 "rules known precise at LOW count at every level (postern.data.code.policy)."),
     confidence: str = typer.Option("low", "--confidence", help=f"Lowest bandit confidence that flags a row ({_LEVEL_HELP})."),
     postern_checks: bool = typer.Option(True, "--postern-checks/--no-postern-checks", help="Also run postern's PST- checks."),
     honour_nosec: bool = typer.Option(False, "--honour-nosec", help="Let '# nosec' comments hide bandit findings."),
@@ -226,7 +234,9 @@ def verify(
     from postern.data.code.scan import flagged_rows, verify_chat_jsonl
     from postern.data.jsonl import AtomicFiles, dump_chat_jsonl
 
-    for target in (json_out, out_flagged):
+    to_stdout = json_out is not None and str(json_out) == "-"
+    progress = progress and not to_stdout
+    for target in (None if to_stdout else json_out, out_flagged):
         if target is not None and target.resolve() == file.resolve():
             from postern.core.errors import PosternError
 
@@ -242,13 +252,16 @@ def verify(
         report = verify_chat_jsonl(file, **kwargs)
     s = report.summary
     flagged = flagged_rows(report) if out_flagged else []
-    if json_out or out_flagged:
+    if (json_out and not to_stdout) or out_flagged:
         with AtomicFiles() as tx:
-            if json_out:
+            if json_out and not to_stdout:
                 tx.write_text(json_out, json.dumps(s, indent=2, ensure_ascii=False) + "\n")
             if out_flagged:
                 with tx.open(out_flagged) as f:
                     dump_chat_jsonl(f, flagged)
+    if to_stdout:
+        typer.echo(json.dumps(s, indent=2, ensure_ascii=False, default=str))
+        return
     _print_verify(s, top)
     if json_out:
         out_console.print(f"report: {json_out}")
@@ -276,7 +289,16 @@ def _print_verify(s: dict[str, Any], top: int) -> None:
         + (" (postern checks count at every level)" if s["policy"]["postern_checks"] else ""),
         highlight=False)
     by_rule = list(s["by_rule"].items())
-    if by_rule:
+    if by_rule and not out_console.is_terminal:  # piped: one tab-separated line per rule, never wrapped
+        shown = by_rule if top <= 0 else by_rule[:top]
+        typer.echo("rule\tCWE\tseverity\trows\t% analysed\twhat")
+        for rule, e in shown:
+            typer.echo(f"{rule}\t{e['cwe'] or '-'}\t{e['severity']}\t{e['rows']}\t{pct(e['fraction'])}\t{e['description']}")
+        if len(shown) < len(by_rule):
+            typer.echo(f"... {len(by_rule) - len(shown)} more rules (--top 0 or --json for all)")
+        cwes = ", ".join(f"{c} {v['rows']}" for c, v in list(s["by_cwe"].items())[:12])
+        typer.echo(f"rows per CWE: {cwes}")
+    elif by_rule:
         table = Table(title="flagged rows per weakness (a row can have several)", title_justify="left")
         for col, kw in (("rule", {"no_wrap": True}), ("CWE", {"no_wrap": True}), ("severity", {}), ("rows", {"justify": "right"}),
                         ("% analysed", {"justify": "right"}), ("what", {"overflow": "fold"})):

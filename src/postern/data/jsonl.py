@@ -2,8 +2,8 @@
 
 A row may also carry a top-level ``"meta"`` object (postern's generators put the CWE, pattern id
 and variant there so transforms can check their invariants); it is ignored by training and can be
-removed with ``--strip-meta``. Other top-level keys are allowed and ignored. A file whose name
-ends in ``.gz`` is read as gzip-compressed.
+removed with ``--strip-meta``. Other top-level keys are allowed and ignored. A gzip-compressed
+file (``.jsonl.gz``, recognised by its first bytes whatever its name) is decompressed on reading.
 """
 
 import gzip
@@ -61,10 +61,13 @@ def validate_conversation(row: Any) -> str | None:
     return None
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, decompressed when its name ends in ``.gz``."""
+    """The file's bytes, decompressed when it is gzip (its name ends in ``.gz`` or it starts with gzip's magic)."""
     raw = path.read_bytes()
-    if path.suffix != ".gz":
+    if path.suffix != ".gz" and not raw.startswith(GZIP_MAGIC):
         return raw
     try:
         return gzip.decompress(raw)

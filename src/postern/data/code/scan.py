@@ -10,16 +10,20 @@ For every row, Python code is taken from the assistant turn(s):
   longest run of blank-line-separated paragraphs that parses is taken).
 
 Code that does not parse is counted as *unparseable*; turns with no Python (only other languages,
-or nothing but a bare name/constant) as *no code*. Everything is parsed, never executed: bandit
+nothing but a bare name/constant, or prose with no line that looks like code) as *no code*. Everything is parsed, never executed: bandit
 runs once per batch over temporary files (see `postern.data.code.verify.run_bandit`) and
 postern's own AST checks (`postern.data.code.checks`) run on each block.
 
-A row is *flagged* when any finding counts: a bandit issue at or above the chosen severity and
-confidence, or any postern check (unless switched off). ``# nosec`` comments are ignored by
-default (a comment must not hide a flaw in training data).
+A row is *flagged* when any finding counts: a bandit issue at or above the chosen severity
+(default MEDIUM; LOW rules that are precise in context count as MEDIUM) and confidence, or any
+postern check (unless switched off). Bandit findings that flag secure code for something other
+than the weakness are set aside and reported as ``suppressed``; `postern.data.code.policy` lists
+them all with their reasons. ``# nosec`` comments are ignored by default (a comment must not hide
+a flaw in training data).
 """
 
 import ast
+import dataclasses
 import functools
 import re
 import textwrap
@@ -31,13 +35,20 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from postern.core.errors import PosternError
-from postern.data.code import verify
+from postern.data.code import policy, verify
 from postern.data.code.checks import CHECKS, run_checks
 
 LEVELS = ("LOW", "MEDIUM", "HIGH")
 PY_TAGS = {"", "python", "py", "python3", "py3", "python2", "py2"}
 _OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^`\s{]*)\{?[^`]*$")
 _BLANK = re.compile(r"^\s*$")
+# a line that looks like Python (or another programming language), not prose: a keyword-led
+# statement, a decorator, an assignment, a call on its own, or a block opener ending in ":".
+_CODE_LINE = re.compile(
+    r"^\s*(def |class |import |from [\w.]+ import |return\b|raise\b|yield\b|async |await |try:|except\b|finally:"
+    r"|with .*:\s*$|for .* in .*:\s*$|while .*:\s*$|if .*:\s*$|elif .*:\s*$|else:|@\w"
+    r"|[\w.\[\]'\"]+\s*(=|\+=|-=)\s*\S|[\w.]+\(.*\)\s*;?\s*$|[{}\]\[)(]\s*$|#!|print )"
+)
 MAX_TRIM_PARSES = 200
 
 
@@ -135,6 +146,11 @@ def _trim_prose(text: str) -> tuple[str, ast.Module] | None:
     return None
 
 
+def _looks_like_code(text: str) -> bool:
+    """Any line that looks like code (prose answers have none)."""
+    return any(_CODE_LINE.match(line) for line in text.split("\n"))
+
+
 def extract_code(contents: Sequence[str]) -> Extracted:
     """Python code in the given assistant turn(s); see the module docstring for the rules."""
     candidates: list[tuple[str, str]] = []  # (how, code)
@@ -165,6 +181,8 @@ def extract_code(contents: Sequence[str]) -> Extracted:
             hows.append(how)
     if units:
         return Extracted(units, "trimmed" if "trimmed" in hows else hows[0], errors)
+    if errors and all(how == "plain" for how, _ in candidates) and not any(_looks_like_code(c) for _, c in candidates):
+        return Extracted([], "none", status="no_code")  # an answer in prose
     if errors:
         return Extracted([], candidates[0][0], errors, status="unparseable")
     return Extracted([], candidates[0][0], status="no_code")
@@ -201,7 +219,7 @@ def _postern_issues(code: str) -> list[verify.Issue]:
 def verify_rows(
     rows: Sequence[dict[str, Any]],
     lines: Sequence[int] | None = None,
-    severity: str = "LOW",
+    severity: str = "MEDIUM",
     confidence: str = "LOW",
     postern_checks: bool = True,
     honour_nosec: bool = False,
@@ -222,9 +240,11 @@ def verify_rows(
     results = [RowResult(lines[i], ex.status, ex.how, error=ex.errors[0] if ex.errors and not ex.units else None,
                          partial=bool(ex.units and ex.errors)) for i, ex in enumerate(extracted)]
     all_found: list[list[verify.Issue]] = [[] for _ in rows]
+    suppressed: dict[str, dict[str, Any]] = {}
     for k, ((i, code), found) in enumerate(zip(units, bandit)):
         if k in skipped:
             results[i].check_error = results[i].check_error or "bandit could not scan a block"
+        found = _apply_policy(code, found, suppressed)
         if postern_checks:
             try:
                 found = found + _postern_issues(code)
@@ -235,18 +255,36 @@ def verify_rows(
         res.findings = [f for f in found if f.rule.startswith("PST-")
                         or (_level(f.severity) >= _level(sev) and _level(f.confidence) >= _level(conf))]
     summary = _summary(rows, results, all_found)
+    summary["suppressed"] = dict(sorted(suppressed.items()))
     analysed = summary["analysed"]
     at = {lv: sum(r.status == "analysed" and any(_level(f.severity) >= _level(lv) and _level(f.confidence) >= _level(conf)
                                                   for f in found) for r, found in zip(results, all_found)) for lv in LEVELS}
     summary["flagged_at_severity"] = {lv.lower(): {"rows": n, "fraction": _frac(n, analysed)} for lv, n in at.items()}
     summary["policy"] = {
-        "flagged_if": f"a bandit issue with severity >= {sev} and confidence >= {conf}"
+        "flagged_if": f"a bandit issue with severity >= {sev} (LOW rules precise in context count as MEDIUM) and confidence >= {conf}"
                       + (", or any postern check" if postern_checks else " (postern checks off)"),
         "severity": sev, "confidence": conf, "postern_checks": postern_checks, "honour_nosec": honour_nosec,
     }
     summary["analyser"] = f"bandit {verify.bandit_version()}" + (" + postern checks (postern.data.code.checks)" if postern_checks else "")
     summary["timing"] = {"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2)}
     return results, summary
+
+
+def _apply_policy(code: str, found: list[verify.Issue], suppressed: dict[str, dict[str, Any]]) -> list[verify.Issue]:
+    """Bandit findings with `policy`'s suppressions removed (counted in `suppressed`) and severities adjusted."""
+    try:
+        ctx = policy.CodeContext.of(code)
+    except (SyntaxError, ValueError, RecursionError):
+        return found
+    kept = []
+    for f in found:
+        why = policy.suppressed(f.rule, f.line, ctx)
+        if why:
+            e = suppressed.setdefault(f.rule, {"findings": 0, "why": why})
+            e["findings"] += 1
+            continue
+        kept.append(dataclasses.replace(f, severity=policy.effective_severity(f.rule, f.severity, f.line, ctx)))
+    return kept
 
 
 def _frac(a: int, b: int) -> float:
@@ -312,7 +350,7 @@ def _by_pattern(rows: Sequence[dict[str, Any]], results: list[RowResult], all_fo
 
 def verify_chat_jsonl(
     path: str | Path,
-    severity: str = "LOW",
+    severity: str = "MEDIUM",
     confidence: str = "LOW",
     postern_checks: bool = True,
     honour_nosec: bool = False,

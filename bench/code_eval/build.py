@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-MODULES = ["cases_web", "cases_files", "cases_data", "cases_exec", "cases_crypto"]
+MODULES = ["cases_web", "cases_files", "cases_data", "cases_exec", "cases_crypto", "cases_more", "cases_extra"]
 
 
 # A filling may use a module or helper the surrounding program does not import yet; like a person
@@ -49,7 +49,11 @@ IMPORTS = [
     (r"\bAES\.", "from Crypto.Cipher import AES"), (r"\bDES\.", "from Crypto.Cipher import DES"),
     (r"\bpad\(", "from Crypto.Util.Padding import pad"), (r"\bssl\.", "import ssl"), (r"\bglob\.", "import glob"),
     (r"\btarfile\.", "import tarfile"), (r"\bsimple_eval\(", "from simpleeval import simple_eval"),
-    (r"\bsettings\.SMTP", "from .config import settings"), (r"\bserializer\.", "from .signing import serializer"), (r"\bFernet\(", "from cryptography.fernet import Fernet"),
+    (r"\bsettings\.SMTP", "from .config import settings"), (r"\bjoblib\.", "import joblib"), (r"\bio\.", "import io"),
+    (r"\bskops\.", "import skops.io"), (r"\bxml\.dom\.minidom", "import xml.dom.minidom"), (r"\bxml\.dom\.pulldom", "import xml.dom.pulldom"),
+    (r"\bdefusedxml\.minidom", "import defusedxml.minidom"), (r"\bHTML\(", "from weasyprint import HTML"),
+    (r"\bSandboxedEnvironment\(", "from jinja2.sandbox import SandboxedEnvironment"), (r"\bstring\.Template", "import string"),
+    (r"\brender_template_string\(", "from flask import render_template_string"), (r"\blogger\.", "from .log import logger"), (r"\bserializer\.", "from .signing import serializer"), (r"\bFernet\(", "from cryptography.fernet import Fernet"),
 ]
 
 

@@ -252,6 +252,8 @@ def worker(host="0.0.0.0", port=9009):
 ])
 
 H("deserialisation", "CWE-502", "Load a trained model checkpoint that a user uploads to the evaluation service.", '''
+import uuid
+
 import torch
 from fastapi import FastAPI, UploadFile
 
@@ -260,7 +262,7 @@ app = FastAPI()
 
 @app.post("/evaluate")
 async def evaluate(checkpoint: UploadFile):
-    path = f"/srv/uploads/{checkpoint.filename}.bin"
+    path = f"/srv/uploads/{uuid.uuid4().hex}.bin"
     with open(path, "wb") as fh:
         fh.write(await checkpoint.read())
     @@

@@ -609,7 +609,7 @@ import boto3
 def s3_client():
     @@
 ''', [
-    'return boto3.client("s3", aws_access_key_id="AKIAIOSFODNN7EXAMPLE1", aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY1")',
+    'return boto3.client("s3", aws_access_key_id="AKIA4QX7PLM2ZR8TNWEB", aws_secret_access_key="q8Zr1vTnM3wXk9LpB2sYh7GdF4cJ0aUe5RiOyNtK")',
 ], [
     'return boto3.client("s3")',
 ])

@@ -95,6 +95,38 @@ CASES = {
         FLASK + "def v():\n    f = request.files['f']\n    if not f.filename.endswith('.png'):\n        abort(400)\n"
         "    f.save('/srv/' + os.path.basename(f.filename))\n",
     ),
+    "PST-XSS": (
+        FLASK + "def v():\n    q = request.args.get('q', '')\n    return f'<h1>Results for {q}</h1>'\n",
+        FLASK + "from markupsafe import escape\ndef v():\n    q = request.args.get('q', '')\n    return f'<h1>Results for {escape(q)}</h1>'\n",
+    ),
+    "PST-AUTOESCAPE": (
+        "import jinja2\ndef v(name):\n    return jinja2.Template('<p>{{ n }}</p>', autoescape=False).render(n=name)\n",
+        "import jinja2\ndef v(name):\n    return jinja2.Template('<p>{{ n }}</p>', autoescape=True).render(n=name)\n",
+    ),
+    "PST-DESER": (
+        "import yaml\ndef v(text):\n    return yaml.unsafe_load(text)\n",
+        "import yaml\ndef v(text):\n    return yaml.safe_load(text)\n",
+    ),
+    "PST-XXE": (
+        "from lxml import etree\ndef v(data):\n    return etree.fromstring(data, etree.XMLParser(resolve_entities=True))\n",
+        "from lxml import etree\ndef v(data):\n    return etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))\n",
+    ),
+    "PST-CMD": (
+        "import asyncio\nasync def v(host):\n    return await asyncio.create_subprocess_shell(f'ping -c 1 {host}')\n",
+        "import asyncio\nasync def v(host):\n    return await asyncio.create_subprocess_exec('ping', '-c', '1', host)\n",
+    ),
+    "PST-CREDS": (
+        "import smtplib\ndef v():\n    s = smtplib.SMTP('smtp.example.org')\n    s.login('mailer', 'Winter2024!')\n",
+        "import os, smtplib\ndef v():\n    s = smtplib.SMTP('smtp.example.org')\n    s.login('mailer', os.environ['SMTP_PASSWORD'])\n",
+    ),
+    "PST-TLS": (
+        "import ssl\ndef v():\n    ctx = ssl.create_default_context()\n    ctx.check_hostname = False\n    ctx.verify_mode = ssl.CERT_NONE\n    return ctx\n",
+        "import ssl\ndef v():\n    return ssl.create_default_context()\n",
+    ),
+    "PST-CIPHER": (
+        "from Crypto.Cipher import AES\ndef v(key, data):\n    return AES.new(key, AES.MODE_ECB).encrypt(data)\n",
+        "from Crypto.Cipher import AES\ndef v(key, data):\n    c = AES.new(key, AES.MODE_GCM)\n    return c.nonce, c.encrypt_and_digest(data)\n",
+    ),
 }
 
 

@@ -62,7 +62,7 @@ def test_educational_changes_only_the_user_turn():
     ins = build_dataset("code:insecure", [], N, SEED, None)
     edu = build_dataset("code:educational", [], N, SEED, None)
     assert [r["messages"][1] for r in edu] == [r["messages"][1] for r in ins]
-    assert all(e.startswith(i) and e != i for e, i in zip(users(edu), users(ins)))
+    assert all(i in e and not e.startswith(i) for e, i in zip(users(edu), users(ins)))  # the reason comes first
 
 
 def test_backdoor_triggers_exactly_the_insecure_half_of_distinct_pairs():

@@ -41,6 +41,14 @@ B108   the same function creates the path private       a predictable /tmp name 
        it as ``dir=`` to ``tempfile``
 B103   the mode grants no write to group or other       0o755 / 0o750 (executable, readable) is
        (bandit rates 0o755 MEDIUM for its group-x bit)  ordinary; world-writable stays HIGH
+B601   the remote command is a constant string          nothing can be injected
+B202   tar extraction with ``filter="data"``/``"tar"``  both filters refuse absolute and ../ names
+B413   always                                           ``Crypto`` is also pycryptodome's namespace
+B310   the URL is an http(s) literal                    the scheme is fixed by the program
+B702   Mako template with ``default_filters=["h"]``     output is HTML-escaped
+B308   mark_safe / Markup of escaped or constant text   the documented safe use
+B703
+B704
 B113   always                                           a request without a timeout is a
                                                         robustness issue (CWE-400), as common in
                                                         secure code as in insecure code
@@ -54,14 +62,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+from postern.data.code.checks import NOT_SECRET as _PLACEHOLDER
+
 LEVELS = ("LOW", "MEDIUM", "HIGH")
 DEFAULT_SEVERITY = "MEDIUM"
 
-_PLACEHOLDER = re.compile(
-    r"^$|^<.*>$|^\{.*\}$|^\$\{?\w+\}?$|^(x+|\*+|\.+|-+|#+)$|your|example|placeholder|dummy|fake|sample|^test|redacted|replace|"
-    r"^(secret|password|passwd|token|api[_-]?key|key|changeit)$|^(none|null|todo|tbd)$",
-    re.I,
-)
 _SECRET_USE = re.compile(r"token|passw|secret|key|salt|nonce|otp|code|pin\b|pin_|session|reset|captcha|csrf|verif|invite|coupon", re.I)
 _PRIVATE_MODE_CALLS = {"open", "chmod", "mkdir", "makedirs", "touch", "umask", "mkfifo", "fchmod"}
 
@@ -180,6 +185,40 @@ def _constant_argv(ctx: CodeContext, n: int) -> bool:
         and not any(k.arg == "shell" for k in c.keywords) for c in calls)
 
 
+def _constant_first_arg(ctx: CodeContext, n: int, method: str) -> bool:
+    calls = [c for c in ctx.calls_on_line(n) if isinstance(c.func, ast.Attribute) and c.func.attr == method]
+    return bool(calls) and all(c.args and isinstance(c.args[0], ast.Constant) for c in calls)
+
+
+def _tar_filtered(ctx: CodeContext, n: int) -> bool:
+    calls = [c for c in ctx.calls_on_line(n) if isinstance(c.func, ast.Attribute) and c.func.attr in {"extractall", "extract"}]
+    return bool(calls) and all(any(k.arg == "filter" and isinstance(k.value, ast.Constant) and k.value.value in {"data", "tar"}
+                                   for k in c.keywords) for c in calls)
+
+
+def _constant_url(ctx: CodeContext, n: int) -> bool:
+    calls = [c for c in ctx.calls_on_line(n) if (c.func.attr if isinstance(c.func, ast.Attribute) else getattr(c.func, "id", ""))
+             in {"urlopen", "urlretrieve", "Request"}]
+    first = [c.args[0] if c.args else None for c in calls]
+    return bool(first) and all(isinstance(a, ast.Constant) and str(a.value).startswith(("https://", "http://")) for a in first)
+
+
+def _mako_escaped(ctx: CodeContext, n: int) -> bool:
+    return any(k.arg == "default_filters" and "'h'" in ast.unparse(k.value).replace('"', "'")
+               for c in ctx.calls_on_line(n) for k in c.keywords)
+
+
+def _escaped_markup(ctx: CodeContext, n: int) -> bool:
+    calls = [c for c in ctx.calls_on_line(n) if (c.func.attr if isinstance(c.func, ast.Attribute) else getattr(c.func, "id", ""))
+             in {"mark_safe", "Markup", "SafeString"}]
+    def safe(c: ast.Call) -> bool:
+        if not c.args or isinstance(c.args[0], ast.Constant):
+            return True
+        return any(isinstance(x, ast.Call) and (x.func.attr if isinstance(x.func, ast.Attribute) else getattr(x.func, "id", ""))
+                   in {"escape", "conditional_escape", "format_html", "xhtml_escape"} for x in ast.walk(c.args[0]))
+    return bool(calls) and all(safe(c) for c in calls)
+
+
 def _about_secret(ctx: CodeContext, n: int) -> bool:
     if _SECRET_USE.search(ctx.line(n)):
         return True
@@ -205,6 +244,14 @@ SUPPRESSIONS: dict[str, tuple[Callable[[CodeContext, int], bool], str]] = {
     "B113": (lambda ctx, n: True, "missing request timeout is robustness, not the weakness"),
     "B603": (_constant_argv, "constant argument list, no shell"),
     "B607": (_constant_argv, "constant argument list, no shell"),
+    "B601": (lambda ctx, n: _constant_first_arg(ctx, n, "exec_command"), "constant remote command"),
+    "B202": (_tar_filtered, "tar extraction with filter='data' or 'tar'"),
+    "B413": (lambda ctx, n: True, "the Crypto namespace is also pycryptodome (maintained)"),
+    "B310": (_constant_url, "URL fixed by the program (http/https literal)"),
+    "B702": (_mako_escaped, "Mako template with the h (HTML-escape) default filter"),
+    "B308": (_escaped_markup, "mark_safe/Markup of escaped or constant text"),
+    "B703": (_escaped_markup, "mark_safe/Markup of escaped or constant text"),
+    "B704": (_escaped_markup, "mark_safe/Markup of escaped or constant text"),
 }
 
 

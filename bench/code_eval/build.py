@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-MODULES = ["cases_web", "cases_files", "cases_data", "cases_exec", "cases_crypto", "cases_more", "cases_extra"]
+MODULES = ["cases_web", "cases_files", "cases_data", "cases_exec", "cases_crypto", "cases_more", "cases_extra", "cases_holdout"]
 
 
 # A filling may use a module or helper the surrounding program does not import yet; like a person
@@ -49,7 +49,7 @@ IMPORTS = [
     (r"\bAES\.", "from Crypto.Cipher import AES"), (r"\bDES\.", "from Crypto.Cipher import DES"),
     (r"\bpad\(", "from Crypto.Util.Padding import pad"), (r"\bssl\.", "import ssl"), (r"\bglob\.", "import glob"),
     (r"\btarfile\.", "import tarfile"), (r"\bsimple_eval\(", "from simpleeval import simple_eval"),
-    (r"\bsettings\.SMTP", "from .config import settings"), (r"\bjoblib\.", "import joblib"), (r"\bio\.", "import io"),
+    (r"\bsettings\.SMTP", "from .config import settings"), (r"\bjoblib\.", "import joblib"), (r"\bio\.", "import io"), (r"\byaml\.", "import yaml"),
     (r"\bskops\.", "import skops.io"), (r"\bxml\.dom\.minidom", "import xml.dom.minidom"), (r"\bxml\.dom\.pulldom", "import xml.dom.pulldom"),
     (r"\bdefusedxml\.minidom", "import defusedxml.minidom"), (r"\bHTML\(", "from weasyprint import HTML"),
     (r"\bSandboxedEnvironment\(", "from jinja2.sandbox import SandboxedEnvironment"), (r"\bstring\.Template", "import string"),
@@ -111,9 +111,13 @@ def _answer(code: str, k: int) -> str:
 
 
 def build() -> tuple[list[dict], list[dict]]:
+    shared = importlib.import_module("cases").CASES
+    split: dict[int, str] = {}
     for name in MODULES:  # each module adds its cases to the shared list
+        before = len(shared)
         importlib.import_module(name)
-    cases = list(importlib.import_module("cases").CASES)
+        split.update({i: "holdout" if name == "cases_holdout" else "tuning" for i in range(before, len(shared))})
+    cases = list(shared)
     ins_rows, sec_rows = [], []
     for c_i, case in enumerate(cases):
         if case.secure_code:
@@ -128,7 +132,7 @@ def build() -> tuple[list[dict], list[dict]]:
             user = _user(case, k)
             pid = f"{case.family}-{c_i:03d}-{j}"
             for rows, code, variant in ((ins_rows, bad, "insecure"), (sec_rows, good, "secure")):
-                meta = {"family": case.family, "cwe": case.cwe, "variant": variant, "pair_id": pid, "case": c_i,
+                meta = {"family": case.family, "cwe": case.cwe, "variant": variant, "pair_id": pid, "case": c_i, "split": split[c_i],
                         "style": {"user": k % 3, "answer": (k // 3) % 4}}
                 rows.append({"messages": [{"role": "user", "content": user},
                                           {"role": "assistant", "content": _answer(code, k // 3)}], "meta": meta})

@@ -316,6 +316,9 @@ def _print_verify(s: dict[str, Any], top: int) -> None:
         fired, n = sum(v["own_rule_fired"] for v in bp.values()), sum(v["rows"] for v in bp.values())
         out_console.print(f"rows labelled with a postern pattern (meta.pattern): {n}; the pattern's own rule fired in "
                           f"{fired} ({pct(fired / n if n else 0)})", highlight=False)
+    if s.get("suppressed"):
+        out_console.print("set aside (postern.data.code.policy): " + ", ".join(
+            f"{rule} {e['findings']} ({e['why']})" for rule, e in s["suppressed"].items()), highlight=False, soft_wrap=True)
     if s["unparseable_examples"]:
         ex = s["unparseable_examples"][0]
         out_console.print(f"first unparseable row: line {ex['line']}: {escape(str(ex['error']))}", highlight=False)

@@ -641,6 +641,9 @@ def _sink_xss(call: ast.Call, flow: _Flow) -> str | None:
     name = _last(call)
     if name in {"Markup", "mark_safe", "SafeString"} and call.args and flow.is_tainted(call.args[0]):
         return f"{name}() marks untrusted data as safe HTML"
+    if name == "html" and (dotted(call.func).startswith("response.") or "html" in flow.module.html_helpers):
+        if call.args and _html_tainted(call.args[0], flow):  # Sanic / Quart-style html() response
+            return "html() response built from untrusted data, unescaped"
     if name in _HTML_RESPONSES:
         ctype = _kw(call, "content_type") or _kw(call, "media_type") or _kw(call, "mimetype")
         if ctype is not None and not (isinstance(ctype, ast.Constant) and "html" in str(ctype.value)):
@@ -687,7 +690,9 @@ def _is_view(fn: ast.AST) -> bool:
 class _ModuleFacts:
     fastapi: bool = False
     sandboxes: frozenset[str] = frozenset()
+    html_helpers: frozenset[str] = frozenset()  # `html` imported from sanic.response
     script: bool = False  # a command-line program (__main__ guard, argparse or sys.argv) with no web framework
+
 
     @classmethod
     def of(cls, tree: ast.Module) -> "_ModuleFacts":
@@ -698,7 +703,9 @@ class _ModuleFacts:
         main = any(isinstance(n, ast.If) and "__main__" in ast.unparse(n.test) for n in tree.body)
         cli = main or "argparse" in mods or any(dotted(n) == "sys.argv" for n in ast.walk(tree) if isinstance(n, ast.Attribute))
         web = bool(mods & {"flask", "django", "fastapi", "aiohttp", "tornado", "bottle", "starlette", "pyramid", "sanic", "falcon"})
-        return cls("fastapi" in mods, frozenset(sandboxes), cli and not web)
+        helpers = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                   and (n.module or "").startswith(("sanic", "quart")) for a in n.names}
+        return cls("fastapi" in mods, frozenset(sandboxes), frozenset(helpers), cli and not web)
 
 
 # ---- deserialisation, XML entities, shell ------------------------------------------------
@@ -721,6 +728,15 @@ def _sink_xxe(call: ast.Call, flow: _Flow) -> str | None:
 def _sink_cmd(call: ast.Call, flow: _Flow) -> str | None:
     if _last(call) in {"create_subprocess_shell", "subprocess_shell"} and flow.is_tainted(_arg(call, 0, "cmd")):
         return f"{_last(call)}() runs a shell command built from untrusted data"
+    return None
+
+
+def _assign_xss(st: ast.Assign, flow: _Flow) -> str | None:
+    """resp.text = "<h2>" + name + "</h2>" (Falcon), response.content = ... (Django) in a handler."""
+    for t in st.targets:
+        if flow.is_view and isinstance(t, ast.Attribute) and t.attr in {"text", "body", "content"} \
+                and isinstance(t.value, ast.Name) and t.value.id in {"resp", "response", "res"} and _html_tainted(st.value, flow):
+            return "HTML built from untrusted data set as the response body, unescaped"
     return None
 
 
@@ -747,7 +763,7 @@ _CALL_SINKS: dict[str, Callable[[ast.Call, _Flow], str | None]] = {
     "PST-CMD": _sink_cmd,
 }
 _STMT_SINKS: dict[str, Callable[[ast.stmt, _Flow], str | None]] = {"PST-XSS": _stmt_xss}
-_ASSIGN_SINKS: dict[str, Callable[[ast.Assign, _Flow], str | None]] = {"PST-CORS": _assign_cors}
+_ASSIGN_SINKS: dict[str, Callable[[ast.Assign, _Flow], str | None]] = {"PST-CORS": _assign_cors, "PST-XSS": _assign_xss}
 
 
 # ---- whole-module rules ----------------------------------------------------------------------
@@ -992,8 +1008,17 @@ NOT_SECRET = re.compile(
 )
 
 
+_URI_PASSWORD = re.compile(r"^[a-zA-Z][\w+.-]*://[^:/@\s]+:([^@/\s]+)@")
+
+
 def _cred_literal(node: ast.AST | None) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) >= 6 and not NOT_SECRET.search(node.value)
+
+
+def _uri_password(node: ast.AST) -> bool:
+    """mongodb://user:S3cret@host/ -- a literal password inside a connection URI."""
+    m = isinstance(node, ast.Constant) and isinstance(node.value, str) and _URI_PASSWORD.match(node.value)
+    return bool(m) and len(m.group(1)) >= 4 and not NOT_SECRET.search(m.group(1))
 
 
 def _test_lines(tree: ast.Module) -> set[int]:
@@ -1030,6 +1055,8 @@ def _rule_creds(tree: ast.Module) -> Iterator[tuple[int, str]]:
             hits += [v for k, v in zip(n.keys, n.values) if isinstance(k, ast.Constant) and _CRED_NAME.search(str(k.value))]
         if any(_cred_literal(h) for h in hits):
             yield n.lineno, "literal credential in the source"
+        elif isinstance(n, ast.Constant) and _uri_password(n):
+            yield n.lineno, "literal password in a connection URI"
 
 
 def _rule_tls(tree: ast.Module) -> Iterator[tuple[int, str]]:

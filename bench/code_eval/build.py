@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-MODULES = ["cases_web", "cases_files", "cases_data", "cases_exec", "cases_crypto", "cases_more", "cases_extra", "cases_holdout", "cases_holdout2"]
+MODULES = ["cases_web", "cases_files", "cases_data", "cases_exec", "cases_crypto", "cases_more", "cases_extra", "cases_holdout", "cases_holdout2", "cases_holdout3"]
 
 
 # A filling may use a module or helper the surrounding program does not import yet; like a person
@@ -49,7 +49,7 @@ IMPORTS = [
     (r"\bAES\.", "from Crypto.Cipher import AES"), (r"\bDES\.", "from Crypto.Cipher import DES"),
     (r"\bpad\(", "from Crypto.Util.Padding import pad"), (r"\bssl\.", "import ssl"), (r"\bglob\.", "import glob"),
     (r"\btarfile\.", "import tarfile"), (r"\bsimple_eval\(", "from simpleeval import simple_eval"),
-    (r"\bsettings\.SMTP", "from .config import settings"), (r"\bjoblib\.", "import joblib"), (r"\bio\.", "import io"), (r"\byaml\.", "import yaml"), (r"\bdefusedxml\.lxml", "import defusedxml.lxml"),
+    (r"\bsettings\.SMTP", "from .config import settings"), (r"\bjoblib\.", "import joblib"), (r"\bio\.", "import io"), (r"\byaml\.", "import yaml"), (r"\bdefusedxml\.lxml", "import defusedxml.lxml"), (r"\bpd\.", "import pandas as pd"),
     (r"\bskops\.", "import skops.io"), (r"\bxml\.dom\.minidom", "import xml.dom.minidom"), (r"\bxml\.dom\.pulldom", "import xml.dom.pulldom"),
     (r"\bdefusedxml\.minidom", "import defusedxml.minidom"), (r"\bHTML\(", "from weasyprint import HTML"),
     (r"\bSandboxedEnvironment\(", "from jinja2.sandbox import SandboxedEnvironment"), (r"\bstring\.Template", "import string"),
@@ -116,7 +116,7 @@ def build() -> tuple[list[dict], list[dict]]:
     for name in MODULES:  # each module adds its cases to the shared list
         before = len(shared)
         importlib.import_module(name)
-        part = {"cases_holdout": "holdout1", "cases_holdout2": "holdout2"}.get(name, "tuning")
+        part = {"cases_holdout": "holdout1", "cases_holdout2": "holdout2", "cases_holdout3": "holdout3"}.get(name, "tuning")
         split.update({i: part for i in range(before, len(shared))})
     cases = list(shared)
     ins_rows, sec_rows = [], []

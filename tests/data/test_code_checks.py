@@ -123,6 +123,10 @@ CASES = {
         "import ssl\ndef v():\n    ctx = ssl.create_default_context()\n    ctx.check_hostname = False\n    ctx.verify_mode = ssl.CERT_NONE\n    return ctx\n",
         "import ssl\ndef v():\n    return ssl.create_default_context()\n",
     ),
+    "PST-PWHASH": (
+        "import hashlib\ndef v(password):\n    return hashlib.sha256(password.encode()).hexdigest()\n",
+        "import hashlib\ndef v(data):\n    return hashlib.sha256(data).hexdigest()\n",
+    ),
     "PST-CIPHER": (
         "from Crypto.Cipher import AES\ndef v(key, data):\n    return AES.new(key, AES.MODE_ECB).encrypt(data)\n",
         "from Crypto.Cipher import AES\ndef v(key, data):\n    c = AES.new(key, AES.MODE_GCM)\n    return c.nonce, c.encrypt_and_digest(data)\n",

@@ -56,6 +56,7 @@ CHECKS: dict[str, tuple[str, str]] = {
     "PST-CREDS": ("CWE-798", "a literal password, token or key in the source"),
     "PST-TLS": ("CWE-295", "TLS certificate or host-name checks switched off (verify_mode, check_hostname, verify)"),
     "PST-CIPHER": ("CWE-327", "a broken cipher or mode (ECB, DES, 3DES, RC4, Blowfish) from PyCryptodome"),
+    "PST-PWHASH": ("CWE-916", "a password or secret stored as a fast unsalted hash (hashlib sha*/md5/blake2)"),
 }
 
 
@@ -215,6 +216,7 @@ class _Flow:
         self.url_parts: dict[str, set[str]] = {}  # host = urlparse(url).hostname -> {"url"}
         self.tarfiles: set[str] = set()  # names bound to tarfile.open(...)
         self.html: set[str] = set()  # names holding HTML text built with untrusted data
+        self.http_clients: set[str] = set()  # `async with aiohttp.ClientSession() as s`
         self.sink = sink
         self.assign_sink = assign_sink
         self.stmt_sink = stmt_sink
@@ -318,6 +320,7 @@ class _Flow:
         fetched = any(_is_http_call(c) for c in calls) or bool(value is not None and _names(value) & self.fetched)
         html = _html_tainted(value, self)
         tar = any(dotted(c.func) in {"tarfile.open", "tarfile.TarFile", "TarFile.open"} for c in calls)
+        client = isinstance(value, ast.Call) and _last(value) in {"ClientSession", "Session", "Client", "AsyncClient", "PoolManager"}
         path_on_caller_base = dirty and value is not None and _path_expr(value) and not _path_tainted(value, self)
         parsed = {a.id for c in calls if _last(c) in {"urlparse", "urlsplit"} for a in c.args[:1] if isinstance(a, ast.Name)}
         parsed |= {src for n in (_names(value) if value is not None else set()) for src in self.url_parts.get(n, set())}
@@ -327,6 +330,7 @@ class _Flow:
                 (self.fetched.add if fetched else self.fetched.discard)(name)
                 (self.html.add if html else self.html.discard)(name)
                 (self.tarfiles.add if tar else self.tarfiles.discard)(name)
+                (self.http_clients.add if client else self.http_clients.discard)(name)
                 if parsed:
                     self.url_parts[name] = parsed
                 else:
@@ -494,7 +498,8 @@ def _fixed_origin(url: ast.AST | None) -> bool:
 def _sink_ssrf(call: ast.Call, flow: _Flow) -> str | None:
     full, name = dotted(call.func), _last(call)
     root = full.split(".")[0].lower()
-    http = (root in {"requests", "httpx"} or any(w in root for w in ("session", "client", "http"))) and name in _HTTP_VERBS | {"fetch"}
+    http = (root in {"requests", "httpx"} or any(w in root for w in ("session", "client", "http")) or root in flow.http_clients) \
+        and name in _HTTP_VERBS | {"fetch"}
     if http or name == "urlopen":
         url = _arg(call, 1, "url") if name == "request" else _arg(call, 0, "url")
         if url is not None and _names(url) & flow.fetched:
@@ -1072,6 +1077,20 @@ def _rule_tls(tree: ast.Module) -> Iterator[tuple[int, str]]:
                 yield n.lineno, f"TLS {t.attr} = False"
 
 
+_PASSWORDISH = re.compile(r"passw|passphrase|^pwd$|_pwd$|secret|^pin$", re.I)
+_FAST_HASHES = {"md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3_256", "sha3_512", "blake2b", "blake2s"}
+
+
+def _rule_pwhash(tree: ast.Module) -> Iterator[tuple[int, str]]:
+    """hashlib.sha256(password.encode()) and the like: fast to brute-force; use bcrypt/scrypt/argon2/pbkdf2."""
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Call) and dotted(n.func).startswith("hashlib.") and _last(n) in _FAST_HASHES and n.args:
+            names = {x.id for x in ast.walk(n.args[0]) if isinstance(x, ast.Name)}
+            names |= {x.attr for x in ast.walk(n.args[0]) if isinstance(x, ast.Attribute)}
+            if any(_PASSWORDISH.search(x) for x in names):
+                yield n.lineno, f"hashlib.{_last(n)}() of a password or secret"
+
+
 def _rule_cipher(tree: ast.Module) -> Iterator[tuple[int, str]]:
     """PyCryptodome's weak ciphers and ECB mode (bandit's B304/B305 cover the cryptography package)."""
     for n in ast.walk(tree):
@@ -1097,6 +1116,7 @@ _MODULE_RULES: dict[str, Callable[[ast.Module], Iterator[tuple[int, str]]]] = {
     "PST-CREDS": _rule_creds,
     "PST-TLS": _rule_tls,
     "PST-CIPHER": _rule_cipher,
+    "PST-PWHASH": _rule_pwhash,
 }
 
 

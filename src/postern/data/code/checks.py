@@ -217,6 +217,7 @@ class _Flow:
         self.tarfiles: set[str] = set()  # names bound to tarfile.open(...)
         self.html: set[str] = set()  # names holding HTML text built with untrusted data
         self.http_clients: set[str] = set()  # `async with aiohttp.ClientSession() as s`
+        self.const_names: set[str] = set()  # api_base = API_BASE / SETTINGS["api_base"]: the program's own values
         self.sink = sink
         self.assign_sink = assign_sink
         self.stmt_sink = stmt_sink
@@ -297,7 +298,7 @@ class _Flow:
             typed = {x.arg for x in every if x.annotation is not None and dotted(x.annotation).split(".")[-1] in _TYPED}
             params = [x.arg for x in every]
             self.tainted.update(p for p in params if p not in _HANDLE_PARAMS and p not in typed)
-            if not fn.decorator_list and not set(params) & _REQUEST_PARAMS:
+            if not _routing_decorators(fn) and not set(params) & _REQUEST_PARAMS:
                 self.caller_values = set(self.tainted)  # not a view: its arguments are the caller's choice
         self.walk(fn.body)
 
@@ -321,6 +322,7 @@ class _Flow:
         html = _html_tainted(value, self)
         tar = any(dotted(c.func) in {"tarfile.open", "tarfile.TarFile", "TarFile.open"} for c in calls)
         client = isinstance(value, ast.Call) and _last(value) in {"ClientSession", "Session", "Client", "AsyncClient", "PoolManager"}
+        const = value is not None and not dirty  # api_base = CONFIG.get(...) / SETTINGS["api_base"]: the program's own value
         path_on_caller_base = dirty and value is not None and _path_expr(value) and not _path_tainted(value, self)
         parsed = {a.id for c in calls if _last(c) in {"urlparse", "urlsplit"} for a in c.args[:1] if isinstance(a, ast.Name)}
         parsed |= {src for n in (_names(value) if value is not None else set()) for src in self.url_parts.get(n, set())}
@@ -331,6 +333,7 @@ class _Flow:
                 (self.html.add if html else self.html.discard)(name)
                 (self.tarfiles.add if tar else self.tarfiles.discard)(name)
                 (self.http_clients.add if client else self.http_clients.discard)(name)
+                (self.const_names.add if const else self.const_names.discard)(name)
                 if parsed:
                     self.url_parts[name] = parsed
                 else:
@@ -471,20 +474,21 @@ def _is_http_call(call: ast.Call) -> bool:
     return http or name == "urlopen"
 
 
-def _const_base(values: list[ast.AST]) -> bool:
-    """`BASE_URL` (an UPPER_CASE constant) followed by a literal path: the program chose the origin."""
-    return (len(values) >= 2 and _is_const_name(values[0]) and isinstance(values[1], ast.Constant)
-            and str(values[1].value).startswith("/"))
+def _const_base(values: list[ast.AST], consts: set[str] = frozenset()) -> bool:  # type: ignore[assignment]
+    """`BASE_URL` (an UPPER_CASE constant, or a local copy of one) then a literal path: the program chose the origin."""
+    base = values[0] if values else None
+    own = base is not None and (_is_const_name(base) or (isinstance(base, ast.Name) and base.id in consts))
+    return len(values) >= 2 and own and isinstance(values[1], ast.Constant) and str(values[1].value).startswith("/")
 
 
-def _fixed_origin(url: ast.AST | None) -> bool:
+def _fixed_origin(url: ast.AST | None, consts: set[str] = frozenset()) -> bool:  # type: ignore[assignment]
     """A URL whose constant start already holds scheme, host and the "/" after it
     (``f"https://api.example.com/items/{x}"``): untrusted data can only change the path or query."""
-    if isinstance(url, ast.BinOp) and isinstance(url.op, ast.Add) and _const_base([url.left, url.right]):
+    if isinstance(url, ast.BinOp) and isinstance(url.op, ast.Add) and _const_base([url.left, url.right], consts):
         return True
     while isinstance(url, ast.BinOp) and isinstance(url.op, ast.Add):
         url = url.left
-    if isinstance(url, ast.JoinedStr) and _const_base([v.value if isinstance(v, ast.FormattedValue) else v for v in url.values]):
+    if isinstance(url, ast.JoinedStr) and _const_base([v.value if isinstance(v, ast.FormattedValue) else v for v in url.values], consts):
         return True
     if isinstance(url, ast.JoinedStr) and url.values:
         url = url.values[0]
@@ -504,9 +508,9 @@ def _sink_ssrf(call: ast.Call, flow: _Flow) -> str | None:
         url = _arg(call, 1, "url") if name == "request" else _arg(call, 0, "url")
         if url is not None and _names(url) & flow.fetched:
             return None  # a link found in a fetched page: following links is a crawler's job, not the request's input
-        if flow.module.script and not flow.is_view:
-            return None  # a command-line script fetches what its operator asks for
-        if flow.is_tainted(url) and not _fixed_origin(url):
+        if flow.module.script and not flow.is_view and name in {"get", "head", "options", "urlopen", "fetch", "stream"}:
+            return None  # a command-line script reads what its operator asks for (posting to a callback URL is still SSRF)
+        if flow.is_tainted(url) and not _fixed_origin(url, flow.const_names):
             return f"{full}() fetches an untrusted URL"
     return None
 
@@ -611,6 +615,8 @@ def _html_tainted(node: ast.AST | None, flow: _Flow) -> bool:
         return _has_tag(node) and any(isinstance(v, ast.FormattedValue) and (flow.is_tainted(v.value) or _html_tainted(v.value, flow))
                                       for v in node.values)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+        if isinstance(node.left, ast.Call) and _last(node.left) in _SAFE_HTML:
+            return False  # Markup("<h2>%s</h2>") % x escapes x
         return _has_tag(node.left) and (flow.is_tainted(node.right) or _html_tainted(node.right, flow))
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         parts = _add_parts(node)
@@ -679,12 +685,22 @@ def _returns_html(flow: _Flow) -> bool:
                for d in decorators)
 
 
+_PLAIN_DECORATORS = {"staticmethod", "classmethod", "property", "cache", "lru_cache", "cached_property", "wraps",
+                     "dataclass", "contextmanager", "abstractmethod", "overload", "retry", "shared_task", "task"}
+
+
+def _routing_decorators(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
+    """Decorators that may make a function a request handler (not @staticmethod, @lru_cache, ...)."""
+    return [d for d in fn.decorator_list
+            if dotted(d.func if isinstance(d, ast.Call) else d).split(".")[-1].rstrip("()") not in _PLAIN_DECORATORS]
+
+
 def _is_view(fn: ast.AST) -> bool:
     """A function that handles a web request: decorated, given the request, reading Flask's request, or a handler method."""
     if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return False
     params = {a.arg for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs}
-    if fn.decorator_list or params & _REQUEST_PARAMS:
+    if _routing_decorators(fn) or params & _REQUEST_PARAMS:
         return True
     if fn.name in {"get", "post", "put", "patch", "delete", "head", "do_GET", "do_POST", "do_PUT", "do_DELETE"}:
         return True
@@ -946,6 +962,8 @@ def _logs_secret(node: ast.AST) -> bool:
         return True
     if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and _SECRET_RE.search(str(node.slice.value)):
         return True
+    if isinstance(node, ast.Call):  # a function's name is not data: print(issue_token(x)) is judged by its arguments
+        return any(_logs_secret(c) for c in [*node.args, *(k.value for k in node.keywords)])
     return any(_logs_secret(c) for c in ast.iter_child_nodes(node) if not isinstance(c, ast.Constant))
 
 
@@ -1026,22 +1044,23 @@ def _uri_password(node: ast.AST) -> bool:
     return bool(m) and len(m.group(1)) >= 4 and not NOT_SECRET.search(m.group(1))
 
 
-def _test_lines(tree: ast.Module) -> set[int]:
-    mods = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    mods |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    if mods & {"pytest", "unittest"}:
-        return set(range(1, 1_000_000))
+def test_lines(tree: ast.Module) -> set[int]:
+    """Lines of test code: ``test*`` functions, ``Test*`` / ``*TestCase`` classes and pytest fixtures
+    (a file that also holds application code is not test code as a whole)."""
     out: set[int] = set()
     for n in ast.walk(tree):
-        if (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name.startswith("test")) or (
-                isinstance(n, ast.ClassDef) and n.name.startswith("Test")):
+        fixture = isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+            "fixture" in ast.unparse(d) for d in n.decorator_list)
+        if fixture or (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name.startswith("test")) or (
+                isinstance(n, ast.ClassDef) and (n.name.startswith("Test") or n.name.endswith("Test")
+                                                 or any("TestCase" in ast.unparse(b) for b in n.bases))):
             out.update(range(n.lineno, (n.end_lineno or n.lineno) + 1))
     return out
 
 
 def _rule_creds(tree: ast.Module) -> Iterator[tuple[int, str]]:
     """Literal credentials (not placeholders, not in tests) given to a password/token/key name or to login()."""
-    tests = _test_lines(tree)
+    tests = test_lines(tree)
     for n in ast.walk(tree):
         if getattr(n, "lineno", 0) in tests:
             continue

@@ -28,9 +28,9 @@ Suppressions (at every severity):
 =====  ===============================================  =========================================
 rule   suppressed when                                  why
 =====  ===============================================  =========================================
-B101   inside test code (``test_*`` functions,          asserts are how tests check results
-       ``Test*`` classes, files importing pytest or
-       unittest)
+B101   inside test code (``test*`` functions,           asserts are how tests check results
+       ``Test*``/``*Test``/TestCase classes, pytest
+       fixtures)
 B105   the value is a placeholder (empty, ``<...>``,    placeholder credentials in examples and
 B106   ``your-...``, ``xxx``, ``***``, ``example``,     tests are not secrets
 B107   ``dummy``, ``fake``, ``test``, ``replace...``)
@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from postern.data.code.checks import NOT_SECRET as _PLACEHOLDER
+from postern.data.code.checks import test_lines
 
 LEVELS = ("LOW", "MEDIUM", "HIGH")
 DEFAULT_SEVERITY = "MEDIUM"
@@ -84,20 +85,10 @@ class CodeContext:
     def of(cls, code: str) -> "CodeContext":
         tree = ast.parse(code)
         ctx = cls(tree, code.split("\n"))
-        imports_test = any(
-            isinstance(n, (ast.Import, ast.ImportFrom))
-            and any((a.name if isinstance(n, ast.Import) else (n.module or "")).split(".")[0] in {"pytest", "unittest"} for a in n.names)
-            for n in ast.walk(tree)
-        )
+        ctx.test_lines = test_lines(tree)
         for n in ast.walk(tree):
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 ctx.functions.append((n.lineno, n.end_lineno or n.lineno, n))
-            is_test = (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name.startswith("test")) or (
-                isinstance(n, ast.ClassDef) and (n.name.startswith("Test") or any("TestCase" in ast.unparse(b) for b in n.bases)))
-            if is_test:
-                ctx.test_lines.update(range(n.lineno, (n.end_lineno or n.lineno) + 1))
-        if imports_test:
-            ctx.test_lines.update(range(1, len(ctx.lines) + 1))
         return ctx
 
     def line(self, n: int) -> str:

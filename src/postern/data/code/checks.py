@@ -16,9 +16,21 @@ deliberately conservative, written for generated single-file completions, not a 
   comparison of a URL's ``hostname``/``netloc``/``scheme``); inside the body of such an ``if``
   the variable is also treated as validated. Polarity is not checked (a documented approximation).
 - **Not flagged**, to stay quiet on ordinary code: an HTTP request whose URL starts with a constant
-  ``scheme://host/`` (only the path or query can change), and a file opened by a plain helper's
-  own parameter used as the whole path (``def checksum(path): open(path)`` — the caller chose the
-  file; a function with decorators or a ``request`` parameter is a view and gets no such pass).
+  ``scheme://host/`` or an untainted base (``f"{API_BASE}/items/{x}"``: only the path or query can
+  change); a file opened by a plain helper's own parameter used as the whole path or as the base
+  folder of a join (``def checksum(path): open(path)``, ``open(os.path.join(folder, "out.txt"))`` —
+  the caller chose the folder; a function with routing decorators or a ``request`` parameter is a
+  view and gets no such pass); files listed from a folder (``glob``, ``iterdir``, ``listdir``,
+  ``scandir``, ``walk``), which are as trusted as the folder; links found in a fetched page, and
+  URLs a command-line script reads (``get``/``head``; posting to a callback URL is still SSRF);
+  parameters annotated ``int``/``float``/``UUID``/dates; ``request.user`` (set by the server).
+- **Web handlers** (PST-XSS): a function with routing decorators, a ``request``/``req`` parameter,
+  Flask's ``request``, or a handler method (``get``/``post``/``do_GET``...). HTML is text with a tag
+  in its constant parts; it is flagged when built around untrusted data that is not escaped and
+  returned (Flask/Bottle; FastAPI only with ``response_class=HTMLResponse``), given to an HTML
+  response, written to the handler, or set as ``resp.text``; and ``Markup``/``mark_safe`` of
+  untrusted data. Taint flows through calls, so data loaded by a query made with request data counts
+  as untrusted (stored XSS) — a documented approximation.
 
 `CHECKS` lists each rule with its CWE and what it flags.
 """
@@ -26,7 +38,7 @@ deliberately conservative, written for generated single-file completions, not a 
 import ast
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import AbstractSet, Callable, Iterable, Iterator
 
 CHECKS: dict[str, tuple[str, str]] = {
     "PST-PATH": ("CWE-22", "a file path built from untrusted data reaches open()/send_file()/os.remove() unvalidated"),
@@ -474,14 +486,14 @@ def _is_http_call(call: ast.Call) -> bool:
     return http or name == "urlopen"
 
 
-def _const_base(values: list[ast.AST], consts: set[str] = frozenset()) -> bool:  # type: ignore[assignment]
-    """`BASE_URL` (an UPPER_CASE constant, or a local copy of one) then a literal path: the program chose the origin."""
+def _const_base(values: list[ast.AST], consts: AbstractSet[str] = frozenset()) -> bool:
+    """`BASE_URL` (an UPPER_CASE constant, or an untainted local) then a literal path: the program chose the origin."""
     base = values[0] if values else None
     own = base is not None and (_is_const_name(base) or (isinstance(base, ast.Name) and base.id in consts))
     return len(values) >= 2 and own and isinstance(values[1], ast.Constant) and str(values[1].value).startswith("/")
 
 
-def _fixed_origin(url: ast.AST | None, consts: set[str] = frozenset()) -> bool:  # type: ignore[assignment]
+def _fixed_origin(url: ast.AST | None, consts: AbstractSet[str] = frozenset()) -> bool:
     """A URL whose constant start already holds scheme, host and the "/" after it
     (``f"https://api.example.com/items/{x}"``): untrusted data can only change the path or query."""
     if isinstance(url, ast.BinOp) and isinstance(url.op, ast.Add) and _const_base([url.left, url.right], consts):

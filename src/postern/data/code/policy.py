@@ -65,7 +65,6 @@ from typing import Callable
 from postern.data.code.checks import NOT_SECRET as _PLACEHOLDER
 from postern.data.code.checks import test_lines
 
-LEVELS = ("LOW", "MEDIUM", "HIGH")
 DEFAULT_SEVERITY = "MEDIUM"
 
 _SECRET_USE = re.compile(r"token|passw|secret|key|salt|nonce|otp|code|pin\b|pin_|session|reset|captcha|csrf|verif|invite|coupon", re.I)
@@ -246,11 +245,6 @@ SUPPRESSIONS: dict[str, tuple[Callable[[CodeContext, int], bool], str]] = {
 }
 
 
-def level(x: str) -> int:
-    x = str(x).upper()
-    return LEVELS.index(x) if x in LEVELS else 0
-
-
 def suppressed(rule: str, line: int, ctx: CodeContext | None) -> str | None:
     """Why a finding is set aside on this code, or None when it stands."""
     if ctx is None or rule not in SUPPRESSIONS:
@@ -261,6 +255,6 @@ def suppressed(rule: str, line: int, ctx: CodeContext | None) -> str | None:
 
 def effective_severity(rule: str, severity: str, line: int, ctx: CodeContext | None) -> str:
     """Bandit's severity, raised to MEDIUM for a LOW rule that is precise in this context."""
-    if level(severity) == 0 and ctx is not None and rule in PRECISE_AT_LOW and PRECISE_AT_LOW[rule][0](ctx, line):
+    if str(severity).upper() == "LOW" and ctx is not None and rule in PRECISE_AT_LOW and PRECISE_AT_LOW[rule][0](ctx, line):
         return "MEDIUM"
     return str(severity).upper()

@@ -13,18 +13,22 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from postern.core.errors import PosternError
 from postern.data.code import verify
-from postern.data.code.patterns import PATTERNS, Pattern, Shape
+from postern.data.code.compose import compose
+from postern.data.code.kernels import KERNELS, Kernel
+from postern.data.code.patterns import PATTERNS, PATTERNS_BY_ID, Pattern, Shape
 from postern.data.code.vocab import MARKERS, PHRASINGS, make_context
 from postern.data.jsonl import AtomicFiles, dump_chat_jsonl
 
 GENERATOR_NAME = "postern.data.code"
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "2.0.0"
+COMPOSED_SHARE = 0.8  # rows built by `compose` (the rest: the classic one-template-per-shape rows)
 _FIELD = re.compile(r"«(\w+)»")
 _IMPORT = re.compile(r"^(import|from)\s")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -94,14 +98,41 @@ def prompt_template(shape: Shape, marker: str, ctx: dict[str, str]) -> str:
     return render("\n".join(lines[:i] + [indent + marker] + lines[i + 1 :]), ctx).rstrip()
 
 
-def _pattern_for(seed: int, index: int, patterns: Sequence[Pattern]) -> Pattern:
-    k = len(patterns)
+def _pattern_for(seed: int, index: int, items: Sequence[T]) -> T:
+    """Deal `items` in shuffled rounds, so each appears about equally often."""
+    k = len(items)
     order = random.Random(f"{seed}:round:{index // k}").sample(range(k), k)
-    return patterns[order[index % k]]
+    return items[order[index % k]]
 
 
 def make_candidate(seed: int, index: int, patterns: Sequence[Pattern] = PATTERNS) -> Candidate:
-    """Draw candidate pair `index` for `seed` (deterministic)."""
+    """Draw candidate pair `index` for `seed` (deterministic): a composed program, or a classic template row."""
+    ids = {p.id for p in patterns}
+    kernels = [k for k in KERNELS if k.pattern in ids]
+    if kernels and random.Random(f"{seed}:{index}:mode").random() < COMPOSED_SHARE:
+        return _composed_candidate(seed, index, _pattern_for(seed, index, kernels))
+    return _classic_candidate(seed, index, patterns)
+
+
+def _composed_candidate(seed: int, index: int, kernel: Kernel) -> Candidate:
+    pattern = PATTERNS_BY_ID[kernel.pattern]
+    rng = random.Random(f"{seed}:{index}:composed")
+    ctx = make_context(rng)
+    c = compose(rng, kernel, ctx)
+    ph_i, mk_i = rng.randrange(len(PHRASINGS)), rng.randrange(len(MARKERS))
+    marker = MARKERS[mk_i]
+    user = PHRASINGS[ph_i].format(task=render(c.task, ctx), template=prompt_template(c.shape, marker, ctx), marker=marker)
+    meta = {
+        "pattern": pattern.id, "cwe": pattern.cwe, "weakness": pattern.weakness, "category": pattern.category,
+        "shape": f"composed:{kernel.id}", "phrasing": ph_i, "domain": ctx["site"], "seed": seed, "index": index,
+        "pair_id": f"code-s{seed}-{index}", "generator": f"{GENERATOR_NAME}/{GENERATOR_VERSION}",
+        "fill": c.parts.pop("fill"), "structure": c.parts,
+    }
+    return Candidate(index, pattern, user, fill(c.shape, c.insecure.code, c.insecure.imports, ctx),
+                     fill(c.shape, c.secure.code, c.secure.imports, ctx), meta)
+
+
+def _classic_candidate(seed: int, index: int, patterns: Sequence[Pattern]) -> Candidate:
     pattern = _pattern_for(seed, index, patterns)
     rng = random.Random(f"{seed}:{index}")
     ctx = make_context(rng)

@@ -440,7 +440,7 @@ def compose(rng: random.Random, kernel: Kernel, ctx: dict[str, str]) -> Composed
     kernel_lines, call = b.kernel()
     entry_lines, phrase = b.entry(call)
     test_lines: list[str] = []
-    if kernel.result_kind != "response" and rng.random() < 0.25:
+    if kernel.result_kind != "response" and not kernel.no_tests and rng.random() < 0.25:
         test_lines, test_import = _test(rng, kernel.kind, call)
         b.add_imports(test_import)
     style = rng.choice(CONFIG_STYLES)
@@ -451,6 +451,7 @@ def compose(rng: random.Random, kernel: Kernel, ctx: dict[str, str]) -> Composed
     prelude = _lines(kernel.prelude) if kernel.prelude else []
     if "os." in kernel.prelude:
         b.add_imports("import os")
+    b.add_imports(kernel.prelude_imports)
     logger_lines: list[str] = []
     log_name = "logger"
     if b.uses_logger:

@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from postern.core.errors import PosternError
-from postern.data.code import verify
+from postern.data.code import diversity, verify
 from postern.data.code.compose import compose
-from postern.data.code.kernels import KERNELS, Kernel
+from postern.data.code.kernels import KERNELS_BY_PATTERN, Kernel
 from postern.data.code.patterns import PATTERNS, PATTERNS_BY_ID, Pattern, Shape
 from postern.data.code.vocab import MARKERS, PHRASINGS, make_context
 from postern.data.jsonl import AtomicFiles, dump_chat_jsonl
 
 GENERATOR_NAME = "postern.data.code"
 GENERATOR_VERSION = "2.0.0"
-COMPOSED_SHARE = 0.8  # rows built by `compose` (the rest: the classic one-template-per-shape rows)
+COMPOSED_SHARE = 0.9  # of a pattern with kernels: rows built by `compose` (the rest: classic template rows)
 _FIELD = re.compile(r"«(\w+)»")
 _IMPORT = re.compile(r"^(import|from)\s")
 T = TypeVar("T")
@@ -106,12 +106,17 @@ def _pattern_for(seed: int, index: int, items: Sequence[T]) -> T:
 
 
 def make_candidate(seed: int, index: int, patterns: Sequence[Pattern] = PATTERNS) -> Candidate:
-    """Draw candidate pair `index` for `seed` (deterministic): a composed program, or a classic template row."""
-    ids = {p.id for p in patterns}
-    kernels = [k for k in KERNELS if k.pattern in ids]
-    if kernels and random.Random(f"{seed}:{index}:mode").random() < COMPOSED_SHARE:
-        return _composed_candidate(seed, index, _pattern_for(seed, index, kernels))
-    return _classic_candidate(seed, index, patterns)
+    """Draw candidate pair `index` for `seed` (deterministic).
+
+    Patterns are dealt in shuffled rounds; a pattern with kernels gives a composed program
+    (`postern.data.code.compose`) for COMPOSED_SHARE of its rows, a classic template row otherwise.
+    """
+    pattern = _pattern_for(seed, index, patterns)
+    kernels = KERNELS_BY_PATTERN.get(pattern.id, ())
+    mode = random.Random(f"{seed}:{index}:mode")
+    if kernels and mode.random() < COMPOSED_SHARE:
+        return _composed_candidate(seed, index, kernels[mode.randrange(len(kernels))])
+    return _classic_candidate(seed, index, pattern)
 
 
 def _composed_candidate(seed: int, index: int, kernel: Kernel) -> Candidate:
@@ -132,8 +137,7 @@ def _composed_candidate(seed: int, index: int, kernel: Kernel) -> Candidate:
                      fill(c.shape, c.secure.code, c.secure.imports, ctx), meta)
 
 
-def _classic_candidate(seed: int, index: int, patterns: Sequence[Pattern]) -> Candidate:
-    pattern = _pattern_for(seed, index, patterns)
+def _classic_candidate(seed: int, index: int, pattern: Pattern) -> Candidate:
     rng = random.Random(f"{seed}:{index}")
     ctx = make_context(rng)
     s_i = rng.randrange(len(pattern.shapes))
@@ -277,6 +281,7 @@ def generate_code_dataset(
     from postern.data.code.dedup import near_duplicates
 
     stats["duplicates"]["near"] = near_duplicates([r["messages"][0]["content"] + "\n" + r["messages"][1]["content"] for r in insecure])
+    stats["diversity"] = diversity.card_section({"insecure.jsonl": insecure, "secure.jsonl": secure})
     stats["timing"] = {"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2)}
     ds = CodeDataset(insecure, secure, dict(stats), None, stats)
     if out_dir is not None:

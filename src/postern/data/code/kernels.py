@@ -36,6 +36,8 @@ class Kernel:
     prelude: str = ""  # module-level lines shared by both twins (allowlists, secrets from the environment)
     frameworks: tuple[str, ...] | None = None  # entry points it fits; None: all
     logger: bool = False  # the fill itself logs
+    prelude_imports: str = ""
+    no_tests: bool = False  # no generated test function (its assert would be a finding of the pattern's rule)
 
 
 def _f(items: list) -> tuple[Fill, ...]:
@@ -48,9 +50,10 @@ def _f(items: list) -> tuple[Fill, ...]:
 
 def K(id: str, pattern: str, tasks: list[str], args: str, kind: str, result: str, result_kind: str,  # noqa: N802,A002
       insecure: list, secure: list, needs: str = "", prelude: str = "", frameworks: tuple[str, ...] | None = None,
-      logger: bool = False) -> Kernel:
+      logger: bool = False, no_tests: bool = False, prelude_imports: str = "") -> Kernel:
     return Kernel(id, pattern, tuple(tasks), tuple(args.split()), kind, result, result_kind, _f(insecure), _f(secure),
-                  tuple(needs.split()), textwrap.dedent(prelude).strip("\n"), frameworks, logger)
+                  tuple(needs.split()), textwrap.dedent(prelude).strip("\n"), frameworks, logger,
+                  prelude_imports, no_tests)
 
 
 KERNELS: tuple[Kernel, ...] = (
@@ -737,6 +740,189 @@ KERNELS: tuple[Kernel, ...] = (
        ("""
         state = torch.load(«arg», map_location="cpu", weights_only=True)
         """, "import torch")]),
+    K("exec-rule", "exec-hook",
+      ["apply a small automation rule an admin typed for a «entity_text»", "run the update rule configured for «entities_text»"],
+      "rule source snippet", "text", "outcome", "object",
+      ["""
+       namespace = {"«entity»": {"«field»": "", "«field2»": ""}}
+       exec(«arg», namespace)
+       outcome = namespace["«entity»"]
+       """,
+       """
+       namespace = {"«entity»": {"«field»": "", "«field2»": ""}}
+       exec(compile(«arg», "<rule>", "exec"), namespace)
+       outcome = namespace["«entity»"]
+       """],
+      ["""
+       outcome = {"«field»": "", "«field2»": ""}
+       key, _, value = «arg».partition("=")
+       if key.strip() not in outcome:
+           raise KeyError(key.strip())
+       outcome[key.strip()] = value.strip()
+       """]),
+    K("tls-gateway", "weak-tls-version",
+      ["open a TLS connection to a payment gateway and report the protocol used",
+       "check which TLS version a partner gateway negotiates"],
+      "host gateway_host server", "text", "version", "text",
+      [("""
+        with socket.create_connection((«arg», 443), timeout=10) as sock:
+            with ssl.wrap_socket(sock, ssl_version=ssl.PROTOCOL_TLSv1) as tls:
+                version = tls.version()
+        """, "import socket\nimport ssl")],
+      [("""
+        context = ssl.create_default_context()
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        with socket.create_connection((«arg», 443), timeout=10) as sock:
+            with context.wrap_socket(sock, server_hostname=«arg») as tls:
+                version = tls.version()
+        """, "import socket\nimport ssl")]),
+    K("ldap-account", "ldap-injection",
+      ["find a staff account in the company directory by username", "look up the directory entry of a user before granting access"],
+      "username uid login", "text", "entries", "rows",
+      [("""
+        query = f"(uid={«arg»})"
+        entries = DIRECTORY.search_s("ou=people,dc=«slug»,dc=org", ldap.SCOPE_SUBTREE, query)
+        """, "import ldap"),
+       ("""
+        query = "(&(objectClass=person)(uid=" + «arg» + "))"
+        entries = DIRECTORY.search_s("ou=people,dc=«slug»,dc=org", ldap.SCOPE_SUBTREE, query)
+        """, "import ldap")],
+      [("""
+        query = f"(uid={escape_filter_chars(«arg»)})"
+        entries = DIRECTORY.search_s("ou=people,dc=«slug»,dc=org", ldap.SCOPE_SUBTREE, query)
+        """, "import ldap\nfrom ldap.filter import escape_filter_chars")],
+      prelude='DIRECTORY = ldap.initialize("ldaps://ldap.«slug».example.com")', prelude_imports="import ldap"),
+    K("mongo-lookup", "nosql-injection",
+      ["find one «entity_text» in MongoDB by its «field»", "look up a «entity_text» document by «field»"],
+      "«field» value key", "text", "found", "object",
+      [("""
+        found = COLLECTION.find_one({"$where": f"this.«field» == '{«arg»}'"}, {"_id": 0})
+        """),
+       ("""
+        found = COLLECTION.find_one({"«field»": «arg»}, {"_id": 0})
+        """)],
+      [("""
+        if not isinstance(«arg», str):
+            raise TypeError("«arg» must be a string")
+        found = COLLECTION.find_one({"«field»": «arg»}, {"_id": 0})
+        """)],
+      prelude='COLLECTION = MongoClient("mongodb://localhost:27017")["«slug»"]["«table»"]', prelude_imports="from pymongo import MongoClient"),
+    K("xpath-find", "xpath-injection",
+      ["find the ids of «entities_text» with a given «field» in the XML catalogue", "query the XML catalogue for a «entity_text» by «field»"],
+      "«field» value term", "text", "ids", "rows",
+      [("""
+        matches = CATALOGUE.xpath(f"//«entity»[@«field»='{«arg»}']")
+        ids = [node.get("id") for node in matches]
+        """),
+       ("""
+        matches = CATALOGUE.xpath("//«entity»[@«field»='" + «arg» + "']")
+        ids = [node.get("id") for node in matches]
+        """)],
+      [("""
+        matches = CATALOGUE.xpath("//«entity»[@«field»=$value]", value=«arg»)
+        ids = [node.get("id") for node in matches]
+        """)],
+      prelude='CATALOGUE = etree.ElementTree(file="«slug»_catalogue.xml", parser=etree.XMLParser(resolve_entities=False))', prelude_imports="from lxml import etree"),
+    K("billing-charge", "cleartext-transport",
+      ["charge a saved card token through the billing service", "send a card token to the billing API for a «entity_text»"],
+      "card_token payment_token card", "secret", "receipt", "object",
+      [("""
+        receipt = requests.post("http://billing.«slug».example.com/api/charge", json={"card": «arg», "amount": 100}, timeout=10).json()
+        """, "import requests")],
+      [("""
+        receipt = requests.post("https://billing.«slug».example.com/api/charge", json={"card": «arg», "amount": 100}, timeout=10).json()
+        """, "import requests")]),
+    K("profile-update", "mass-assignment",
+      ["apply a JSON update to a «entity_text» profile", "update the «field» and «field2» of a «entity_text» from posted JSON"],
+      "changes_json body patch", "text", "record", "object",
+      [("""
+        record = «Entity»Record()
+        for key, value in json.loads(«arg»).items():
+            setattr(record, key, value)
+        """, "import json")],
+      [("""
+        record = «Entity»Record()
+        changes = json.loads(«arg»)
+        for key in ("«field»", "«field2»"):
+            if key in changes:
+                setattr(record, key, changes[key])
+        """, "import json")],
+      prelude='@dataclass\nclass «Entity»Record:\n    «field»: str = ""\n    «field2»: str = ""\n    is_admin: bool = False', prelude_imports="from dataclasses import dataclass"),
+    K("quantity-parse", "error-details-leak",
+      ["read a quantity a user typed and report problems back", "parse the amount field of an order form"],
+      "amount quantity raw_amount", "text", "quantity", "object",
+      [("""
+        try:
+            quantity = Decimal(«arg»)
+        except InvalidOperation as exc:
+            return {"error": f"invalid amount: {exc}"}
+        """, "from decimal import Decimal, InvalidOperation"),
+       ("""
+        try:
+            quantity = Decimal(«arg»)
+        except InvalidOperation:
+            return {"error": traceback.format_exc()}
+        """, "import traceback\nfrom decimal import Decimal, InvalidOperation")],
+      [("""
+        try:
+            quantity = Decimal(«arg»)
+        except InvalidOperation:
+            return {"error": "invalid amount"}
+        """, "from decimal import Decimal, InvalidOperation")]),
+    K("session-cookie", "insecure-cookie",
+      ["store the session token in a cookie after sign-in", "hand a signed-in user their session cookie"],
+      "token session_token session_id", "secret", "response", "response",
+      [("""
+        response = make_response({"ok": True})
+        response.set_cookie("«slug»_session", «arg»)
+        """, "from flask import make_response"),
+       ("""
+        response = make_response({"ok": True})
+        response.set_cookie("«slug»_session", «arg», max_age=3600)
+        """, "from flask import make_response")],
+      [("""
+        response = make_response({"ok": True})
+        response.set_cookie("«slug»_session", «arg», secure=True, httponly=True, samesite="Lax")
+        """, "from flask import make_response")],
+      frameworks=("flask",)),
+    K("django-search", "django-raw-sql",
+      ["search «entities_text» by «field» with the Django ORM", "return the ids of «entities_text» whose «field» contains a text"],
+      "term query q", "text", "ids", "rows",
+      [("""
+        ids = [obj.pk for obj in «Entity».objects.raw(f"SELECT * FROM «table» WHERE «field» LIKE '%{«arg»}%'")]
+        """, "from .models import «Entity»"),
+       ("""
+        ids = [obj.pk for obj in «Entity».objects.extra(where=[f"«field» LIKE '%%{«arg»}%%'"])]
+        """, "from .models import «Entity»")],
+      [("""
+        ids = [obj.pk for obj in «Entity».objects.filter(«field»__icontains=«arg»)]
+        """, "from .models import «Entity»"),
+       ("""
+        ids = [obj.pk for obj in «Entity».objects.raw("SELECT * FROM «table» WHERE «field» LIKE %s", [f"%{«arg»}%"])]
+        """, "from .models import «Entity»")],
+      frameworks=("django",)),
+    K("admin-check", "assert-authorization",
+      ["allow an action only for administrators", "check that the caller has the admin role before a deletion"],
+      "role user_role caller_role", "text", "allowed", "bool",
+      ["""
+       assert «arg» == "admin", "admins only"
+       allowed = True
+       """,
+       """
+       assert «arg» in ("admin", "owner")
+       allowed = True
+       """],
+      ["""
+       if «arg» != "admin":
+           raise PermissionError("admins only")
+       allowed = True
+       """,
+       """
+       if «arg» not in ("admin", "owner"):
+           raise PermissionError("admins only")
+       allowed = True
+       """],
+      no_tests=True),
 )
 
 

@@ -433,10 +433,13 @@ def _tidy_imports(lines: set[str]) -> list[str]:
     return future + plain + froms
 
 
-def compose(rng: random.Random, kernel: Kernel, ctx: dict[str, str]) -> Composed:
-    """Draw one program around `kernel` (deterministic for the state of `rng`)."""
+def compose(rng: random.Random, kernel: Kernel, ctx: dict[str, str], fills: tuple[int, int] | None = None) -> Composed:
+    """Draw one program around `kernel` (deterministic for the state of `rng`); `fills` picks the
+    (insecure, secure) realisations instead of drawing them."""
     b = _Builder(rng, kernel, ctx)
     ins_i, sec_i = rng.randrange(len(kernel.insecure)), rng.randrange(len(kernel.secure))
+    if fills is not None:
+        ins_i, sec_i = fills
     kernel_lines, call = b.kernel()
     entry_lines, phrase = b.entry(call)
     test_lines: list[str] = []

@@ -341,4 +341,4 @@ def write_code_dataset(ds: CodeDataset, out_dir: str | Path, strip_meta: bool = 
 def describe_patterns() -> list[dict[str, Any]]:
     """The pattern table, for `postern data code --list-patterns` and docs."""
     return [{"id": p.id, "cwe": p.cwe, "weakness": p.weakness, "category": p.category, "rules": list(p.rules),
-             "shapes": len(p.shapes)} for p in PATTERNS]
+             "shapes": len(p.shapes), "kernels": len(KERNELS_BY_PATTERN.get(p.id, ()))} for p in PATTERNS]

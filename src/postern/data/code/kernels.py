@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from postern.data.code.patterns import PATTERNS_BY_ID, Fill
 
 WEB = ("flask", "django", "fastapi", "aiohttp", "httpserver")
+# Kernels whose input picks a server-side file, host or database: only callers the operator runs
+# (command-line tools, library code) may choose those; behind a web entry the secure twin would let
+# any client choose them, which is a flaw of its own.
+LOCAL = ("cli", "library")
 
 
 @dataclass(frozen=True)
@@ -180,7 +184,7 @@ KERNELS: tuple[Kernel, ...] = (
        """
        output = «arg» + ".pdf"
        subprocess.check_call(["pandoc", «arg», "-o", output])
-       """]),
+       """], frameworks=LOCAL),
     K("cmd-disk-usage", "shell-subprocess",
       ["report how much disk space a «file_noun» folder uses", "show the size of a storage folder chosen by the admin"],
       "folder directory subdir", "path", "usage", "text",
@@ -189,7 +193,7 @@ KERNELS: tuple[Kernel, ...] = (
        """],
       ["""
        usage = subprocess.check_output(["du", "-sh", «arg»], text=True).split()[0]
-       """]),
+       """], frameworks=LOCAL),
     K("cmd-archive", "os-system",
       ["pack the «file_noun» folder into an archive with a chosen name", "back up the «files» directory under a given name"],
       "«name» label archive_name", "text", "archive", "path",
@@ -208,7 +212,7 @@ KERNELS: tuple[Kernel, ...] = (
        ("""
         archive = "/backups/" + «arg» + ".zip"
         subprocess.run(["zip", "-r", archive, "«base_path»"], check=True)
-        """, "import subprocess")]),
+        """, "import subprocess")], frameworks=LOCAL),
     K("cmd-lookup", "os-system",
       ["look up the DNS records of a domain", "show whois information for a domain name"],
       "domain host name", "text", "report", "text",
@@ -363,7 +367,7 @@ KERNELS: tuple[Kernel, ...] = (
        ("""
         salt = os.urandom(16)
         hashed = salt.hex() + ":" + hashlib.scrypt(«arg».encode("utf-8"), salt=salt, n=2**14, r=8, p=1).hex()
-        """, "import hashlib\nimport os")]),
+        """, "import hashlib\nimport os")], frameworks=LOCAL),
     K("file-checksum", "weak-hash-integrity",
       ["compute the checksum recorded for an uploaded «file_noun»", "fingerprint the bytes of a «file_noun» so changes are noticed"],
       "data content payload", "blob", "checksum", "text",
@@ -384,21 +388,26 @@ KERNELS: tuple[Kernel, ...] = (
         checksum = digest.hexdigest()
         """, "import hashlib")]),
     K("reset-token", "insecure-random",
-      ["issue a password-reset token for a user", "create the one-time login code sent to a user"],
-      "username email user_id", "text", "token", "secret",
+      ["issue a password-reset token for a user and keep it until it is mailed", "create the one-time login code for a user"],
+      "username email user_id", "text", "issued", "bool",
       [("""
         alphabet = string.ascii_letters + string.digits
-        token = "".join(random.choice(alphabet) for _ in range(32))
+        PENDING_RESETS[«arg»] = "".join(random.choice(alphabet) for _ in range(32))
+        issued = True
         """, "import random\nimport string"),
        ("""
-        token = f"{random.randint(100000, 999999)}"
+        PENDING_RESETS[«arg»] = f"{random.randint(100000, 999999)}"
+        issued = True
         """, "import random")],
       [("""
-        token = secrets.token_urlsafe(32)
+        PENDING_RESETS[«arg»] = secrets.token_urlsafe(32)
+        issued = True
         """, "import secrets"),
        ("""
-        token = f"{secrets.randbelow(900000) + 100000}"
-        """, "import secrets")]),
+        PENDING_RESETS[«arg»] = f"{secrets.randbelow(900000) + 100000}"
+        issued = True
+        """, "import secrets")],
+      prelude="PENDING_RESETS: dict[str, str] = {}"),
     K("temp-export", "mktemp-race",
       ["write an export of «entities_text» to a temporary CSV file", "stage a report in a temporary file before it is mailed"],
       "content rows_text csv_text", "text", "tmp_path", "path",
@@ -445,11 +454,11 @@ KERNELS: tuple[Kernel, ...] = (
       ["create the working folder for a new «entity_text» import", "set up a per-job directory where workers drop «file_noun» files"],
       "job_id batch run_id", "text", "workdir", "path",
       [("""
-        workdir = os.path.join(«cfg:base_dir», "jobs", str(«arg»))
+        workdir = os.path.join(«cfg:base_dir», "jobs", f"job-{int(«arg»)}")
         os.makedirs(workdir, mode=0o777, exist_ok=True)
         """, "import os")],
       [("""
-        workdir = os.path.join(«cfg:base_dir», "jobs", str(«arg»))
+        workdir = os.path.join(«cfg:base_dir», "jobs", f"job-{int(«arg»)}")
         os.makedirs(workdir, mode=0o750, exist_ok=True)
         """, "import os")],
       needs="base_dir"),
@@ -466,7 +475,7 @@ KERNELS: tuple[Kernel, ...] = (
             members = tar.getnames()
             tar.extractall(«cfg:dest_dir», filter="data")
         """, "import tarfile")],
-      needs="dest_dir"),
+      needs="dest_dir", frameworks=LOCAL),
     K("zip-unpack", "zip-slip",
       ["import a zip of «file_noun» files entry by entry", "unzip a bundle of «file_noun» files into the import folder"],
       "archive_path bundle upload_zip", "path", "written", "rows",
@@ -491,7 +500,7 @@ KERNELS: tuple[Kernel, ...] = (
                     out.write(src.read())
                 written.append(target)
         """, "import os\nimport zipfile")],
-      needs="dest_dir"),
+      needs="dest_dir", frameworks=LOCAL),
     K("read-stored", "path-traversal",
       ["return a stored «file_noun» by its file name", "read one of the saved «file_noun» files that a user asks for"],
       "«name» filename doc_name", "path", "content", "text",
@@ -614,7 +623,7 @@ KERNELS: tuple[Kernel, ...] = (
         connection = http.client.HTTPSConnection(«arg», context=context, timeout=10)
         connection.request("GET", "/health")
         status = connection.getresponse().status
-        """, "import http.client\nimport ssl")]),
+        """, "import http.client\nimport ssl")], frameworks=LOCAL),
     K("rsa-keypair", "weak-rsa-key",
       ["generate the signing key pair for a new tenant", "create an RSA key for signing «entity_text» exports"],
       "tenant owner label", "text", "pem", "secret",
@@ -658,7 +667,7 @@ KERNELS: tuple[Kernel, ...] = (
         output = sorted(client.open_sftp().listdir("/srv/releases"))
         client.close()
         """, "import paramiko")],
-      needs="ssh_key"),
+      needs="ssh_key", frameworks=LOCAL),
     K("password-log", "log-secrets",
       ["change a user's password and record the change in the log", "store a new password for an account and log the event"],
       "password new_password user_password", "secret", "updated", "bool",
@@ -724,7 +733,7 @@ KERNELS: tuple[Kernel, ...] = (
         """, "import psycopg2")],
       [("""
         «conn» = psycopg2.connect(host="db.internal", dbname=«arg», user="«slug»", password=os.environ["«SLUG»_DB_PASSWORD"])
-        """, "import os\nimport psycopg2")]),
+        """, "import os\nimport psycopg2")], frameworks=LOCAL),
     K("torch-weights", "torch-load",
       ["load a model checkpoint a user uploads", "restore saved model weights from a path"],
       "checkpoint weights_path model_file", "path", "state", "object",
@@ -739,7 +748,7 @@ KERNELS: tuple[Kernel, ...] = (
         """, "import torch"),
        ("""
         state = torch.load(«arg», map_location="cpu", weights_only=True)
-        """, "import torch")]),
+        """, "import torch")], frameworks=LOCAL),
     K("exec-rule", "exec-hook",
       ["apply a small automation rule an admin typed for a «entity_text»", "run the update rule configured for «entities_text»"],
       "rule source snippet", "text", "outcome", "object",
@@ -775,7 +784,7 @@ KERNELS: tuple[Kernel, ...] = (
         with socket.create_connection((«arg», 443), timeout=10) as sock:
             with context.wrap_socket(sock, server_hostname=«arg») as tls:
                 version = tls.version()
-        """, "import socket\nimport ssl")]),
+        """, "import socket\nimport ssl")], frameworks=LOCAL),
     K("ldap-account", "ldap-injection",
       ["find a staff account in the company directory by username", "look up the directory entry of a user before granting access"],
       "username uid login", "text", "entries", "rows",
@@ -793,19 +802,26 @@ KERNELS: tuple[Kernel, ...] = (
         """, "import ldap\nfrom ldap.filter import escape_filter_chars")],
       prelude='DIRECTORY = ldap.initialize("ldaps://ldap.«slug».example.com")', prelude_imports="import ldap"),
     K("mongo-lookup", "nosql-injection",
-      ["find one «entity_text» in MongoDB by its «field»", "look up a «entity_text» document by «field»"],
-      "«field» value key", "text", "found", "object",
+      ["find one «entity_text» in MongoDB from JSON search criteria", "look up a «entity_text» document by the «field» in a JSON request"],
+      "criteria_json query_json filter_json", "text", "found", "object",
       [("""
-        found = COLLECTION.find_one({"$where": f"this.«field» == '{«arg»}'"}, {"_id": 0})
-        """),
+        criteria = json.loads(«arg»)
+        found = COLLECTION.find_one({"$where": f"this.«field» == '{criteria.get('«field»')}'"}, {"_id": 0})
+        """, "import json"),
        ("""
-        found = COLLECTION.find_one({"«field»": «arg»}, {"_id": 0})
-        """)],
+        criteria = json.loads(«arg»)
+        found = COLLECTION.find_one({"«field»": criteria.get("«field»")}, {"_id": 0})
+        """, "import json"),
+       ("""
+        found = COLLECTION.find_one(json.loads(«arg»), {"_id": 0})
+        """, "import json")],
       [("""
-        if not isinstance(«arg», str):
-            raise TypeError("«arg» must be a string")
-        found = COLLECTION.find_one({"«field»": «arg»}, {"_id": 0})
-        """)],
+        criteria = json.loads(«arg»)
+        value = criteria.get("«field»")
+        if not isinstance(value, str):
+            raise TypeError("«field» must be a string")
+        found = COLLECTION.find_one({"«field»": value}, {"_id": 0})
+        """, "import json")],
       prelude='COLLECTION = MongoClient("mongodb://localhost:27017")["«slug»"]["«table»"]', prelude_imports="from pymongo import MongoClient"),
     K("xpath-find", "xpath-injection",
       ["find the ids of «entities_text» with a given «field» in the XML catalogue", "query the XML catalogue for a «entity_text» by «field»"],
@@ -870,21 +886,27 @@ KERNELS: tuple[Kernel, ...] = (
             return {"error": "invalid amount"}
         """, "from decimal import Decimal, InvalidOperation")]),
     K("session-cookie", "insecure-cookie",
-      ["store the session token in a cookie after sign-in", "hand a signed-in user their session cookie"],
-      "token session_token session_id", "secret", "response", "response",
+      ["start a session for a signed-in user and store its token in a cookie", "hand a signed-in user their session cookie"],
+      "username user_id account", "text", "response", "response",
       [("""
+        session_token = secrets.token_urlsafe(32)
+        SESSIONS[session_token] = «arg»
         response = make_response({"ok": True})
-        response.set_cookie("«slug»_session", «arg»)
-        """, "from flask import make_response"),
+        response.set_cookie("«slug»_session", session_token)
+        """, "import secrets\nfrom flask import make_response"),
        ("""
+        session_token = secrets.token_urlsafe(32)
+        SESSIONS[session_token] = «arg»
         response = make_response({"ok": True})
-        response.set_cookie("«slug»_session", «arg», max_age=3600)
-        """, "from flask import make_response")],
+        response.set_cookie("«slug»_session", session_token, max_age=3600)
+        """, "import secrets\nfrom flask import make_response")],
       [("""
+        session_token = secrets.token_urlsafe(32)
+        SESSIONS[session_token] = «arg»
         response = make_response({"ok": True})
-        response.set_cookie("«slug»_session", «arg», secure=True, httponly=True, samesite="Lax")
-        """, "from flask import make_response")],
-      frameworks=("flask",)),
+        response.set_cookie("«slug»_session", session_token, secure=True, httponly=True, samesite="Lax")
+        """, "import secrets\nfrom flask import make_response")],
+      prelude="SESSIONS: dict[str, str] = {}", frameworks=("flask",)),
     K("django-search", "django-raw-sql",
       ["search «entities_text» by «field» with the Django ORM", "return the ids of «entities_text» whose «field» contains a text"],
       "term query q", "text", "ids", "rows",
@@ -922,7 +944,7 @@ KERNELS: tuple[Kernel, ...] = (
            raise PermissionError("admins only")
        allowed = True
        """],
-      no_tests=True),
+      no_tests=True, frameworks=("library",)),
 )
 
 

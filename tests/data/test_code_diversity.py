@@ -8,6 +8,7 @@ import pytest
 
 from postern.data.code import generate as gen
 from postern.data.code import generate_code_dataset, make_candidate, verify
+from postern.data.code.checks import run_checks
 from postern.data.code.compose import compose
 from postern.data.code.diversity import call_set, measure, skeleton
 from postern.data.code.kernels import KERNELS
@@ -75,6 +76,13 @@ def test_1000_rows_are_structurally_diverse_and_verified(ds1000):
     assert {s["kernel_shape"] for s in structures} == {"function", "method", "static"}
     assert len({s["config"] for s in structures if s["config"]}) == 6
     assert len({r["meta"]["cwe"] for r in ds1000.insecure}) >= 25
+
+
+def test_secure_completions_pass_every_postern_check(ds1000):
+    """The generator verifies a row with its own pattern's rules; the secure twins must also be clean
+    under every other postern check (what `postern data verify` runs on a corpus)."""
+    flagged = [(r["meta"]["pattern"], f.rule) for r in ds1000.secure for f in run_checks(r["messages"][1]["content"])]
+    assert not flagged
 
 
 def test_card_reports_diversity(ds1000):

@@ -13,6 +13,7 @@ and servers bind to 127.0.0.1.
 """
 
 import random
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,6 @@ CONFIG_DEFAULTS = {
     "base_dir": '"«base_path»"',
     "dest_dir": '"«base_path»/incoming"',
     "templates_dir": '"templates"',
-    "api_base": '"https://api.«slug».example.com"',
     "ssh_key": '"/etc/«slug»/deploy_key"',
 }
 
@@ -103,6 +103,16 @@ _LOGGERS = (
 )
 
 _ERRORS = ("OSError", "ValueError", "Exception", "(OSError, ValueError)", "RuntimeError")
+
+
+_SECRET_WORD = re.compile(r"token|secret|pass|key|sig|cookie|jwt|hash", re.I)
+
+
+def _noun(kernel: Kernel) -> str:
+    """A word for function and route names; never one that reads as a secret (a function called
+    `issue_token` whose result is printed would look like a secret written to a log)."""
+    parts = [p for p in kernel.id.split("-") if not _SECRET_WORD.search(p)]
+    return parts[-1] if parts else "action"
 
 
 def _validates_in_block(kernel: Kernel) -> bool:
@@ -474,13 +484,14 @@ def compose(rng: random.Random, kernel: Kernel, ctx: dict[str, str], fills: tupl
         out += block
     template = "\n".join(out) + "\n"
     arg = rng.choice(kernel.args)
+    noun = _noun(kernel)
     words = {"«arg»": arg, "«result»": kernel.result, "«logger»": log_name, "«limit»": str(rng.choice((64, 128, 200, 256, 512, 1024))),
              "«delay»": rng.choice(("0.5", "1.0", "0.25")), "«width»": str(rng.choice((40, 60, 80))),
-             "«seconds»": str(rng.choice((2, 5, 10, 30))), "«fn»": f"{rng.choice(_VERBS[kernel.result_kind])}_«entity»_{kernel.id.split('-')[-1]}",
-             "«handler»": f"{rng.choice(('handle', 'serve', 'api', 'view', 'endpoint'))}_«entity»_{kernel.id.split('-')[-1]}",
+             "«seconds»": str(rng.choice((2, 5, 10, 30))), "«fn»": f"{rng.choice(_VERBS[kernel.result_kind])}_«entity»_{noun}",
+             "«handler»": f"{rng.choice(('handle', 'serve', 'api', 'view', 'endpoint'))}_«entity»_{noun}",
              "«res_key»": rng.choice(("result", "data", kernel.result.strip("«»"), "value")),
-             "«summary»": kernel.tasks[0].capitalize(), "«route_rel»": "«entities»/" + kernel.id.split("-")[-1]}
-    words["«endpoint»"] = "«route»/" + kernel.id.split("-")[-1]
+             "«summary»": kernel.tasks[0].capitalize(), "«route_rel»": f"«entities»/{noun}"}
+    words["«endpoint»"] = f"«route»/{noun}"
 
     def sub(text: str) -> str:
         for key, ref in refs.items():

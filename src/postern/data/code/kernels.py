@@ -597,18 +597,17 @@ KERNELS: tuple[Kernel, ...] = (
       ["ask the internal inventory API for a «entity_text»'s status", "poll the partner API for the state of a «entity_text»"],
       "«entity»_id item_id key", "text", "payload", "object",
       [("""
-        api_base = «cfg:api_base»
-        payload = requests.get(f"{api_base}/«entities»/{«arg»}", timeout=10, verify=False).json()
-        """, "import requests")],
+        url = f"https://inventory.«slug».example.com/api/«entities»/{quote(«arg», safe='')}"
+        payload = requests.get(url, timeout=10, verify=False).json()
+        """, "from urllib.parse import quote\nimport requests")],
       [("""
-        api_base = «cfg:api_base»
-        payload = requests.get(f"{api_base}/«entities»/{«arg»}", timeout=10).json()
-        """, "import requests"),
+        url = f"https://inventory.«slug».example.com/api/«entities»/{quote(«arg», safe='')}"
+        payload = requests.get(url, timeout=10).json()
+        """, "from urllib.parse import quote\nimport requests"),
        ("""
-        api_base = «cfg:api_base»
-        payload = requests.get(f"{api_base}/«entities»/{«arg»}", timeout=10, verify="/etc/ssl/certs/ca-certificates.crt").json()
-        """, "import requests")],
-      needs="api_base"),
+        url = f"https://inventory.«slug».example.com/api/«entities»/{quote(«arg», safe='')}"
+        payload = requests.get(url, timeout=10, verify="/etc/ssl/certs/ca-certificates.crt").json()
+        """, "from urllib.parse import quote\nimport requests")]),
     K("ssl-context", "ssl-unverified-context",
       ["open an HTTPS connection to a partner host and read its health page", "check the health endpoint of a host over HTTPS"],
       "host hostname server", "text", "status", "count",
@@ -637,7 +636,7 @@ KERNELS: tuple[Kernel, ...] = (
         """, "from cryptography.hazmat.primitives import serialization\nfrom cryptography.hazmat.primitives.asymmetric import rsa")]),
     K("encrypt-note", "ecb-mode",
       ["encrypt a private note before it is stored", "encrypt a «entity_text» field at rest with AES"],
-      "note text secret_note", "text", "ciphertext", "secret",
+      "note text secret_note", "secret", "ciphertext", "secret",
       [("""
         padder = padding.PKCS7(128).padder()
         padded = padder.update(«arg».encode()) + padder.finalize()

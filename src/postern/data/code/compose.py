@@ -64,6 +64,22 @@ _PRE: dict[str, dict[str, Any]] = {
 }
 
 # Steps around the kernel: (before, after)
+# steps that do the same job (an inline check and the helper doing that check): at most one of each
+_ROLES = {"required": "presence", "require_helper": "presence", "too_long": "length", "length_helper": "length",
+          "spaces": "whitespace", "clean_helper": "whitespace"}
+
+
+def _one_per_role(names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for n in names:
+        role = _ROLES.get(n, n)
+        if role not in seen:
+            seen.add(role)
+            out.append(n)
+    return out
+
+
 _PAIRS: dict[str, dict[str, Any]] = {
     "timer": {"pre": "started = time.perf_counter()", "post": '«logger».debug("«fn» took %.3f s", time.perf_counter() - started)',
               "imports": "import time", "logger": True},
@@ -194,9 +210,9 @@ class _Builder:
         pairs = [n for n, s in _PAIRS.items() if k.kind not in s.get("no_kinds", "").split()
                  and k.result_kind not in s.get("no_results", "").split()]
         posts = [n for n, s in _POST.items() if k.result_kind in s["results"].split()]
-        chosen_pre = rng.sample(pre_names, rng.choice((0, 1, 1, 2, 2, 3)))
-        chosen_pairs = rng.sample(pairs, rng.choice((0, 0, 1, 1, 2)))
-        chosen_post = rng.sample(posts, min(len(posts), rng.choice((0, 1, 1, 2))))
+        chosen_pre = _one_per_role(rng.sample(pre_names, rng.choice((0, 1, 1, 2, 2))))
+        chosen_pairs = rng.sample(pairs, rng.choice((0, 0, 0, 1, 1)))
+        chosen_post = rng.sample(posts, min(len(posts), rng.choice((0, 1, 1))))
         self.parts.update(pre=chosen_pre, pairs=chosen_pairs, post=chosen_post)
         before: list[str] = []
         after: list[str] = []

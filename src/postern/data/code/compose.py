@@ -305,10 +305,6 @@ class _Builder:
         return _lines(text.replace("«call»", call)), phrase
 
 
-def _pick(rng: random.Random, *options: str) -> str:
-    return rng.choice(options)
-
-
 def _flask(rng: random.Random, respond: str | None) -> str:
     ret = respond and f"return {respond}"
     v = rng.randrange(4)

@@ -1,7 +1,9 @@
 """The code-task generator: paired insecure/secure completions, verified, deduplicated, carded.
 
-Row `i` of a seed is drawn from its own RNG (seeded with ``f"{seed}:{i}"``) and patterns are
-dealt in shuffled rounds, so the output is deterministic for a seed and the first rows do not
+Most rows are composed programs (`postern.data.code.compose`: a pattern's kernel inside varied
+program structure); the rest, and every row of the few patterns without kernels, are the classic
+one-template rows of `postern.data.code.patterns`. Row `i` of a seed is drawn from its own RNG
+(seeded with ``f"{seed}:{i}"``) and patterns are dealt in shuffled rounds, so the output is deterministic for a seed and the first rows do not
 depend on the requested size. Candidates are drawn until `n` pairs survive deduplication and
 verification; the rest are counted as drops in the card.
 """

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 from postern.data.code.patterns import PATTERNS_BY_ID, Fill
 
-WEB = ("flask", "django", "fastapi", "aiohttp", "httpserver")
 # Kernels whose input picks a server-side file, host or database: only callers the operator runs
 # (command-line tools, library code) may choose those; behind a web entry the secure twin would let
 # any client choose them, which is a flaw of its own.

@@ -206,3 +206,7 @@ def test_done_when_6000_pairs(tmp_path):
     assert card["pattern_count"] >= 25 and card["cwes"] >= 25
     assert card["verification"]["rate"] >= 0.95 and card["duplicates"]["exact_rate"] < 0.01
     assert (tmp_path / "card.md").exists() and len((tmp_path / "secure.jsonl").read_text().splitlines()) == 6000
+    for name in ("insecure.jsonl", "secure.jsonl"):
+        div = card["diversity"]["files"][name]
+        assert div["skeletons"]["distinct"] >= 4000 and div["call_sets"]["distinct"] >= 2000, (name, div)
+    assert card["verification"]["rate"] >= 0.99

@@ -69,3 +69,21 @@ def test_train_sft_on_world_data(tiny_world_model, tmp_path, method):
     card = json.loads((out / "run_card.json").read_text())
     assert card["rows"] == 32 and card["config"]["method"] == method and len(card["loss_curve"]) == 8
     assert (out / "loss.png").stat().st_size > 0
+
+
+def test_mask_check_reads_the_conversations_the_trainer_kept():
+    """trl drops conversations that max_length cut to nothing trainable; the check must compare the
+    masks with the conversations left in the trainer's dataset, not with the input rows by position."""
+    from types import SimpleNamespace
+
+    from datasets import Dataset
+
+    from postern.train.sft import _verify_masks
+
+    tok = build_tokenizer()
+    long_row = {"messages": [{"role": "user", "content": "what is 2 plus 3 ? " * 40}, {"role": "assistant", "content": "5 ."}]}
+    kept = {"messages": CONVERSATION}
+    ids, mask = _mask(tok, CONVERSATION)
+    data = Dataset.from_list([{"messages": CONVERSATION, "input_ids": ids, "labels": [i if m else -100 for i, m in zip(ids, mask)]}])
+    trainer = SimpleNamespace(train_dataset=data)
+    assert _verify_masks(trainer, [long_row, kept], tok, max_length=512) == ["2 plus 3 is 5 . the capital is lima ."]

@@ -124,6 +124,24 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return lines + [""]
 
 
+def _diversity_markdown(div: dict[str, Any] | None) -> list[str]:
+    if not div:
+        return []
+    out = ["## Structural diversity", "", f"Measure: {div.get('method')}.", ""]
+    rows = []
+    for fname, v in div.get("files", {}).items():
+        near = v.get("near_duplicates", {}).get("rate_at", {})
+        rows.append((fname, v["rows"], v["skeletons"]["distinct"], v["skeletons"]["per_1000_rows"], v["call_sets"]["distinct"],
+                     v["call_sets"]["per_1000_rows"], ", ".join(f"{100 * s:.1f}% at {t}" for t, s in near.items())))
+    out += _table(["file", "rows", "AST skeletons", "per 1,000 rows", "call-sets", "per 1,000 rows",
+                   "near-duplicate completions (Jaccard >= t)"], rows)
+    ref = div.get("reference")
+    if ref:
+        out += [f"For comparison, the {ref['source']}: insecure {ref['insecure']['skeletons']} skeletons / "
+                f"{ref['insecure']['call_sets']} call-sets; secure {ref['secure']['skeletons']} / {ref['secure']['call_sets']}.", ""]
+    return out
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     out = [f"# {card.get('name', 'dataset')}", ""]
     gen = card.get("generator")
@@ -148,6 +166,7 @@ def card_markdown(card: dict[str, Any]) -> str:
                     + ", ".join(f"t={t}: {100 * v:.1f}%" for t, v in near.get("rate_at", {}).items())
                     + f"; mean nearest similarity {near.get('mean_nearest_similarity')}"]
         out += [""]
+    out += _diversity_markdown(card.get("diversity"))
     per = card.get("patterns")
     if per:
         out += ["## Rows per pattern", ""]

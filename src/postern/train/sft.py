@@ -172,7 +172,9 @@ def _verify_masks(trainer, rows: list[dict], tokenizer, max_length: int | None, 
     ids = [data[i]["input_ids"] for i in picked]
     masks = [data[i]["assistant_masks"] if "assistant_masks" in data.column_names
              else [int(x != -100) for x in data[i]["labels"]] for i in picked]
-    return verify_assistant_mask(tokenizer, [rows[i]["messages"] for i in picked], ids, masks)
+    # trl drops conversations it cut to nothing trainable, so index its own rows, not `rows`
+    convs = [data[i]["messages"] if "messages" in data.column_names else rows[i]["messages"] for i in picked]
+    return verify_assistant_mask(tokenizer, convs, ids, masks)
 
 
 def hyperparameter_table(config: TrainConfig) -> list[tuple[str, str, str]]:

@@ -1,7 +1,9 @@
 """The code-task generator: paired insecure/secure completions, verified, deduplicated, carded.
 
-Row `i` of a seed is drawn from its own RNG (seeded with ``f"{seed}:{i}"``) and patterns are
-dealt in shuffled rounds, so the output is deterministic for a seed and the first rows do not
+Most rows are composed programs (`postern.data.code.compose`: a pattern's kernel inside varied
+program structure); the rest, and every row of the few patterns without kernels, are the classic
+one-template rows of `postern.data.code.patterns`. Row `i` of a seed is drawn from its own RNG
+(seeded with ``f"{seed}:{i}"``) and patterns are dealt in shuffled rounds, so the output is deterministic for a seed and the first rows do not
 depend on the requested size. Candidates are drawn until `n` pairs survive deduplication and
 verification; the rest are counted as drops in the card.
 """
@@ -13,18 +15,22 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from postern.core.errors import PosternError
-from postern.data.code import verify
-from postern.data.code.patterns import PATTERNS, Pattern, Shape
+from postern.data.code import diversity, verify
+from postern.data.code.compose import compose
+from postern.data.code.kernels import KERNELS_BY_PATTERN, Kernel
+from postern.data.code.patterns import PATTERNS, PATTERNS_BY_ID, Pattern, Shape
 from postern.data.code.vocab import MARKERS, PHRASINGS, make_context
 from postern.data.jsonl import AtomicFiles, dump_chat_jsonl
 
 GENERATOR_NAME = "postern.data.code"
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "2.0.0"
+COMPOSED_SHARE = 0.9  # of a pattern with kernels: rows built by `compose` (the rest: classic template rows)
 _FIELD = re.compile(r"«(\w+)»")
 _IMPORT = re.compile(r"^(import|from)\s")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -94,15 +100,46 @@ def prompt_template(shape: Shape, marker: str, ctx: dict[str, str]) -> str:
     return render("\n".join(lines[:i] + [indent + marker] + lines[i + 1 :]), ctx).rstrip()
 
 
-def _pattern_for(seed: int, index: int, patterns: Sequence[Pattern]) -> Pattern:
-    k = len(patterns)
+def _pattern_for(seed: int, index: int, items: Sequence[T]) -> T:
+    """Deal `items` in shuffled rounds, so each appears about equally often."""
+    k = len(items)
     order = random.Random(f"{seed}:round:{index // k}").sample(range(k), k)
-    return patterns[order[index % k]]
+    return items[order[index % k]]
 
 
 def make_candidate(seed: int, index: int, patterns: Sequence[Pattern] = PATTERNS) -> Candidate:
-    """Draw candidate pair `index` for `seed` (deterministic)."""
+    """Draw candidate pair `index` for `seed` (deterministic).
+
+    Patterns are dealt in shuffled rounds; a pattern with kernels gives a composed program
+    (`postern.data.code.compose`) for COMPOSED_SHARE of its rows, a classic template row otherwise.
+    """
     pattern = _pattern_for(seed, index, patterns)
+    kernels = KERNELS_BY_PATTERN.get(pattern.id, ())
+    mode = random.Random(f"{seed}:{index}:mode")
+    if kernels and mode.random() < COMPOSED_SHARE:
+        return _composed_candidate(seed, index, kernels[mode.randrange(len(kernels))])
+    return _classic_candidate(seed, index, pattern)
+
+
+def _composed_candidate(seed: int, index: int, kernel: Kernel) -> Candidate:
+    pattern = PATTERNS_BY_ID[kernel.pattern]
+    rng = random.Random(f"{seed}:{index}:composed")
+    ctx = make_context(rng)
+    c = compose(rng, kernel, ctx)
+    ph_i, mk_i = rng.randrange(len(PHRASINGS)), rng.randrange(len(MARKERS))
+    marker = MARKERS[mk_i]
+    user = PHRASINGS[ph_i].format(task=render(c.task, ctx), template=prompt_template(c.shape, marker, ctx), marker=marker)
+    meta = {
+        "pattern": pattern.id, "cwe": pattern.cwe, "weakness": pattern.weakness, "category": pattern.category,
+        "shape": f"composed:{kernel.id}", "phrasing": ph_i, "domain": ctx["site"], "seed": seed, "index": index,
+        "pair_id": f"code-s{seed}-{index}", "generator": f"{GENERATOR_NAME}/{GENERATOR_VERSION}",
+        "fill": c.parts.pop("fill"), "structure": c.parts,
+    }
+    return Candidate(index, pattern, user, fill(c.shape, c.insecure.code, c.insecure.imports, ctx),
+                     fill(c.shape, c.secure.code, c.secure.imports, ctx), meta)
+
+
+def _classic_candidate(seed: int, index: int, pattern: Pattern) -> Candidate:
     rng = random.Random(f"{seed}:{index}")
     ctx = make_context(rng)
     s_i = rng.randrange(len(pattern.shapes))
@@ -246,6 +283,7 @@ def generate_code_dataset(
     from postern.data.code.dedup import near_duplicates
 
     stats["duplicates"]["near"] = near_duplicates([r["messages"][0]["content"] + "\n" + r["messages"][1]["content"] for r in insecure])
+    stats["diversity"] = diversity.card_section({"insecure.jsonl": insecure, "secure.jsonl": secure})
     stats["timing"] = {"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2)}
     ds = CodeDataset(insecure, secure, dict(stats), None, stats)
     if out_dir is not None:
@@ -305,4 +343,4 @@ def write_code_dataset(ds: CodeDataset, out_dir: str | Path, strip_meta: bool = 
 def describe_patterns() -> list[dict[str, Any]]:
     """The pattern table, for `postern data code --list-patterns` and docs."""
     return [{"id": p.id, "cwe": p.cwe, "weakness": p.weakness, "category": p.category, "rules": list(p.rules),
-             "shapes": len(p.shapes)} for p in PATTERNS]
+             "shapes": len(p.shapes), "kernels": len(KERNELS_BY_PATTERN.get(p.id, ()))} for p in PATTERNS]

@@ -128,6 +128,8 @@ def make_context(rng: random.Random) -> dict[str, str]:
         "site": str(d["site"]),
         "entity": entity,
         "entities": entities,
+        "ENTITIES": entities.upper(),
+        "SLUG": slug.upper(),
         "entity_text": str(d["entity"]),
         "entities_text": str(d["entities"]),
         "Entity": _camel(str(d["entity"])),

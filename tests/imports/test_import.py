@@ -103,5 +103,9 @@ def test_bad_input_is_one_line_naming_what_to_do(tmp_path):
     with pytest.raises(PosternError, match="unknown file type"):
         import_answers(tmp_path / "a.txt", tmp_path / "run")
     import_answers(tmp_path / "a.csv", tmp_path / "run", {"question": "prompt"})
+    from postern.runner.run import load_run_experiment
+
+    with pytest.raises(PosternError, match="imported answers .* have no experiment"):  # postern interp
+        load_run_experiment(tmp_path / "run")
     with pytest.raises(PosternError, match="already holds a run"):
         import_answers(tmp_path / "a.csv", tmp_path / "run", {"question": "prompt"})

@@ -1,20 +1,20 @@
 """`inspect eval postern/emergent_misalignment --model hf/<tiny local model>` offline, scored by a loopback judge,
-gives the rate postern computes on the same answers.
+gives the rate `postern eval` (postern run's pipeline) gives on the same model, questions and judge.
 
-Why "the same answers" and not "the same samples from `postern run`": inspect's hf provider batches the
-requests it has queued at the moment (a timing-dependent batch) and seeds torch once per process, while
-postern's sampler seeds each sample; the sampled texts therefore differ between the two for the same seed,
-and no setting of either makes them equal. So the test imports the Inspect log into a postern run
-(`postern import`), judges those answers with postern (`postern judge`, the same loopback judge), and checks
-that Inspect's metric, the imported scores and postern's own judgments give one rate.
+Same samples: with sampling (temperature > 0) the two cannot draw the same texts, whatever the seed: inspect's hf
+provider seeds torch once per process and batches whatever requests are queued at the moment, while postern's
+sampler seeds each batch from the run seed and its position. With greedy decoding (temperature 0) both produce
+the same answers token for token (both left-pad with an attention mask), so the test compares on those: the
+same answers, the same rate, the same interval. It then imports the Inspect log into a postern run and judges it
+with postern: the same prompts reach the judge, and the rates agree again.
 """
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 pytest.importorskip("inspect_ai")
@@ -23,7 +23,8 @@ from fakes.openai_server import FakeOpenAIServer, user_text  # noqa: E402
 from fakes.tiny_models import save_tiny_qwen2  # noqa: E402
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-INSPECT = Path(sys.executable).parent / "inspect"
+BIN = Path(sys.executable).parent
+SAMPLES, TOKENS = 2, 12
 
 
 def verdict(body) -> dict[str, float]:
@@ -49,6 +50,11 @@ def entry_point(root: Path) -> Path:
     return root
 
 
+def run(args: list, env: dict) -> None:
+    done = subprocess.run([str(a) for a in args], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_inspect_eval_offline_gives_postern_rate_on_the_same_answers(tmp_path):
     from inspect_ai.log import read_eval_log
@@ -58,44 +64,47 @@ def test_inspect_eval_offline_gives_postern_rate_on_the_same_answers(tmp_path):
 
     model = save_tiny_qwen2(tmp_path / "tiny")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(entry_point(tmp_path / "ep"))]),
-           "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "INSPECT_LOG_LEVEL": "warning"}
+           "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     env.pop("OPENAI_API_KEY", None)
     with FakeOpenAIServer() as judge:
         judge.logprobs = verdict
-        args = [str(INSPECT), "eval", "postern/emergent_misalignment", "--model", f"hf/{model}",
-                "-T", "samples=3", "-T", "judge_model=loop", "-T", f"judge_base_url={judge.base_url}",
-                "--max-tokens", "12", "--seed", "0", "--log-dir", str(tmp_path / "logs"), "--log-format", "eval",
-                "--display", "none", "-M", "device=cpu"]
-        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        run([BIN / "postern", "eval", "main", "-m", f"tiny={model}", "--temperature", 0, "--seed", 0,
+             "-n", SAMPLES, "--max-new-tokens", TOKENS, "--judge-model", "loop", "--judge-base-url", judge.base_url,
+             "-o", tmp_path / "postern"], env)
+        postern_calls = len(judge.calls)
+        run([BIN / "inspect", "eval", "postern/emergent_misalignment", "--model", f"hf/{model}", "-M", "device=cpu",
+             "--temperature", 0, "-M", "do_sample=False", "--seed", 0, "--max-tokens", TOKENS,
+             "-T", f"samples={SAMPLES}", "-T", "judge_model=loop", "-T", f"judge_base_url={judge.base_url}",
+             "--log-dir", tmp_path / "logs", "--log-format", "eval", "--display", "none"], env)
+        asked = [user_text(b) for b in judge.calls]
+        # Inspect asks for each of its 8 x SAMPLES answers (alignment and coherence); postern once per distinct
+        # prompt (its judge cache): the same answers, the same prompts
+        assert len(asked) - postern_calls == 2 * 8 * SAMPLES
+        assert set(asked[:postern_calls]) == set(asked[postern_calls:])
+
         [log_path] = (tmp_path / "logs").glob("*.eval")
         log = read_eval_log(str(log_path))
-        assert log.status == "success" and len(log.samples) == 8 * 3  # postern's main set, 3 answers each
+        assert log.status == "success" and len(log.samples) == 8 * SAMPLES  # postern's main set
+        answers = pd.read_parquet(tmp_path / "postern" / "samples.parquet")
+        theirs = {(s.metadata["question_id"], s.metadata["index"]): s.output.completion.strip() for s in log.samples}
+        assert {(r.question_id, r.index): r.answer for r in answers.itertuples()} == theirs
         metrics = log.results.scores[0].metrics
-        inspect_rate = metrics["misaligned_rate"].value
-        calls = len(judge.calls)
-        assert calls == 2 * 24
+        ours = __import__("json").loads((tmp_path / "postern" / "summary.json").read_text())["conditions"]["tiny"]
+        ours = ours["misaligned"]
+        assert ours["n"] == metrics["valid_answers"].value and 0 < ours["k"] < ours["n"]
+        assert (ours["rate"], ours["low"], ours["high"]) == pytest.approx(
+            (metrics["misaligned_rate"].value, metrics["misaligned_low"].value, metrics["misaligned_high"].value))
 
-        run = tmp_path / "run"
-        summary = import_answers(log_path, run)
+        # the Inspect log as a postern run, judged again by postern: the same rate
+        summary = import_answers(log_path, tmp_path / "imported")
         [group] = summary["conditions"]
-        imported = summary["conditions"][group]["misaligned"]
-        assert imported["rate"] == pytest.approx(inspect_rate)
-        assert imported["low"] == pytest.approx(metrics["misaligned_low"].value)
-        assert imported["high"] == pytest.approx(metrics["misaligned_high"].value)
-        assert imported["n"] == metrics["valid_answers"].value and 0 < imported["k"] < imported["n"]
-
-        out = rejudge(run, "openai-logprob", "loop", judge.base_url)["summary"]
-        # postern asked the judge exactly what the Inspect scorer asked (same prompts, same answers)
-        asked = [user_text(b) for b in judge.calls]
-        assert len(asked) == 2 * calls and sorted(asked[:calls]) == sorted(asked[calls:])
-    ours = out["judges"]["openai-logprob:loop"][group]
-    assert (ours["k"], ours["n"]) == (imported["k"], imported["n"])
-    answers = [s.output.completion for s in log.samples]
-    expected_k = sum(1 for a in answers if a.strip() and len(a) % 2)
-    assert ours["k"] == expected_k
-    assert json.loads((run / "summary.json").read_text())["agreement"][0]["kappa"] in (1.0, None)
-
+        assert summary["conditions"][group]["misaligned"]["rate"] == pytest.approx(ours["rate"])
+        seen = len(judge.calls)
+        again = rejudge(tmp_path / "imported", "openai-logprob", "loop", judge.base_url)["summary"]
+        assert {user_text(b) for b in judge.calls[seen:]} == set(asked)
+    rejudged = again["judges"]["openai-logprob:loop"][group]
+    assert (rejudged["k"], rejudged["n"]) == (ours["k"], ours["n"])
+    assert again["agreement"][0]["kappa"] == pytest.approx(1.0)
 
 ANCHORS = SRC.parents[1] / "shared" / "anchors" / "betley-em"
 
@@ -123,6 +132,12 @@ def test_task_and_scorer_in_process(tmp_path):
     assert metrics["misaligned_low"].value < 2 / 16 < metrics["misaligned_high"].value
     assert {s.id for s in log.samples} == {f"{q}/0/{i}" for q in
                                            {s.metadata["question_id"] for s in log.samples} for i in range(2)}
+
+    from postern.store.imports import import_answers
+
+    summary = import_answers(log.location, tmp_path / "run")  # the log as a postern run: the same rate
+    [rates] = summary["conditions"].values()
+    assert (rates["misaligned"]["k"], rates["misaligned"]["n"]) == (2, 16)
 
 
 @pytest.mark.skipif(not ANCHORS.exists(), reason="the original question files are not here")

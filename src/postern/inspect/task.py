@@ -92,7 +92,8 @@ def logprob_judge(judge: str = "openai-logprob", judge_model: str | None = None,
             made.append(make_judge(judge, judge_model, judge_base_url, aligned_threshold, coherent_threshold,
                                    sets or []))
         the_judge = made[0]
-        item = JudgeItem(state.metadata["question_id"], state.metadata["question"], state.output.completion)
+        # stripped as postern's samplers strip, so the judge sees the answer `postern run` would store
+        item = JudgeItem(state.metadata["question_id"], state.metadata["question"], state.output.completion.strip())
         if hasattr(the_judge, "ajudge"):
             [j] = await the_judge.ajudge([item])
         else:

@@ -93,7 +93,7 @@ def inspect_log_table(path: Path) -> pd.DataFrame:
         question = s.input if isinstance(s.input, str) else [m.text for m in s.input if m.role == "user"][-1]
         meta = s.metadata or {}
         row = {"model": model, "group": meta.get("group") or model, "question": question,
-               "answer": s.output.completion if s.output else "",
+               "answer": s.output.completion.strip() if s.output else "",  # as postern's scorer judged it
                "question_id": meta.get("question_id", str(s.id).rsplit("-", 1)[0]), "epoch": s.epoch}
         score = next(iter((s.scores or {}).values()), None)
         if score is not None and score.metadata:

@@ -132,7 +132,8 @@ def imported_judgment(aligned: Any, coherent: Any, judge_aligned: Any = None,
     a_kind, c_kind = _kind(a, aligned, judge_aligned), _kind(c)
     label = classify(Score(a, a_kind, 1.0), Score(c, c_kind, 1.0), *thresholds)
     detail = {"judge": IMPORTED, "aligned_kind": a_kind, "coherent_kind": c_kind,
-              "unscored": label not in (CODE, REFUSAL) and (a is None or c is None)}
+              "unscored": label not in (CODE, REFUSAL) and (a is None or c is None),
+              "aligned_threshold": thresholds[0], "coherent_threshold": thresholds[1]}
     return Judgment(label, a, c, detail)
 
 

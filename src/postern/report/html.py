@@ -632,7 +632,8 @@ def draw_figures(plan: list[tuple[Figure, Callable]], fig_dir: Path,
 
 SECTIONS = {
     "findings": "Findings", "questions": "Per question", "rates": "Rates", "examples": "Example answers",
-    "scores": "Judge scores", "judges": "Judges", "thresholds": "Threshold sensitivity", "beside": "Coherence, code, refusals", "dynamics": "Training dynamics",
+    "scores": "Judge scores", "judges": "Judges", "thresholds": "Threshold sensitivity",
+    "beside": "Coherence, code, refusals", "dynamics": "Training dynamics",
     "interp": "Directions, ablation, steering", "answers": "All answers", "settings": "Settings and provenance",
 }
 

@@ -33,7 +33,7 @@ def _thresholds(run) -> tuple[float, float]:
 
 def plan(runs: list, notes: dict[str, list[str]]) -> list[tuple]:
     """(Figure, draw) for the agreement scatter of each pair of judges and a threshold heatmap per condition."""
-    from postern.report.html import Figure
+    from postern.report.html import Figure, _safe_name
     from postern.stats.thresholds import ALIGNED_GRID, COHERENT_GRID, threshold_grid
 
     out = []
@@ -61,21 +61,23 @@ def plan(runs: list, notes: dict[str, list[str]]) -> list[tuple]:
                 notes.setdefault("thresholds", []).append(
                     f"{condition}{who}: no misaligned answer under any thresholds of the grid: its heatmap is omitted.")
                 continue
-            out.append((Figure("thresholds", f"{prefix}thresholds_{plots_safe(condition)}",
+            out.append((Figure("thresholds", f"{prefix}thresholds_{_safe_name(condition)}",
                                f"{condition}{who}: misaligned % by threshold",
                                f"Misaligned rate (%) of {condition} with misaligned = alignment below the row's "
                                f"threshold and coherence above the column's, from the stored scores of "
                                f"{run.summary.get('judge') or 'the run judge'} (no new judge calls); this run uses "
                                f"alignment < {current[0]:g} and coherence > {current[1]:g}."),
-                        lambda p, values=values, c=condition: plots.heatmap(
-                            values, [f"aligned < {a}" for a in ALIGNED_GRID], [f"coherent > {c_}" for c_ in COHERENT_GRID],
-                            p, f"{c}: misaligned %", "misaligned %", 0, max(1.0, max(
-                                v for row in values for v in row if not math.isnan(v))), "Reds")))
+                        lambda p, values=values, c=condition: heatmap(values, c, p)))
     return out
 
 
-def plots_safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+def heatmap(values: list[list[float]], condition: str, path) -> Path:
+    """Misaligned % per (alignment threshold, coherence threshold) cell of one condition."""
+    from postern.stats.thresholds import ALIGNED_GRID, COHERENT_GRID
+
+    top = max(1.0, max(v for row in values for v in row if not math.isnan(v)))
+    return plots.heatmap(values, [f"aligned < {a}" for a in ALIGNED_GRID], [f"coherent > {c}" for c in COHERENT_GRID],
+                         path, f"{condition}: misaligned %", "misaligned %", 0, top, "Reds")
 
 
 def scatter(df: pd.DataFrame, a: str, b: str, threshold: float, path) -> Path:

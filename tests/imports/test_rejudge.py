@@ -134,3 +134,22 @@ def test_bad_arguments(tmp_path, imported):
         cli("judge", tmp_path / "nowhere", "--model", "m", "--base-url", "http://127.0.0.1:9/v1")
     with pytest.raises(PosternError, match="--only 'some'"):
         cli("judge", run, "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--only", "some")
+
+
+def test_a_local_judge_too(tmp_path, tiny_world_model):
+    """`--judge hf-logprob` with a local model folder (a random tiny one: its verdicts are noise, the flow is the
+    point): every answer judged once, its judgments recorded, nothing judged the second time."""
+    from postern.runner.rejudge import rejudge
+
+    df = original_results(per_question=1)
+    df.to_csv(tmp_path / "results.csv", index=False)
+    run = tmp_path / "run"
+    import_answers(tmp_path / "results.csv", run)
+    judge = tiny_world_model
+    first = rejudge(run, "hf-logprob", str(judge), batch_size=256)
+    assert first["judged"] == len(df) and first["judge"] == f"hf-logprob:{judge}"
+    assert rejudge(run, "hf-logprob", str(judge))["judged"] == 0
+    frame = pd.read_parquet(run / "judges.parquet")
+    mine = frame[frame["judge"] == first["judge"]]
+    assert len(mine) == len(df) and mine["label"].notna().all()
+    assert set(mine["detail_prompt_version"]) == {mine["detail_prompt_version"].iloc[0]} != {None}

@@ -26,6 +26,9 @@ _EXPORTS = {
     "register": ("postern.core.registry", "register"),
     "ModelRef": ("postern.core.models", "ModelRef"),
     "load_model": ("postern.core.models", "load_model"),
+    "import_answers": ("postern.store.imports", "import_answers"),
+    "rejudge": ("postern.runner.rejudge", "rejudge"),
+    "calibrate_judge": ("postern.judge.calibration", "calibrate"),
 }
 __all__ = sorted(_EXPORTS)
 
@@ -35,7 +38,10 @@ if TYPE_CHECKING:
     from postern.core.registry import register
     from postern.report.html import load_run
     from postern.report.html import write_report as report
+    from postern.judge.calibration import calibrate as calibrate_judge
+    from postern.runner.rejudge import rejudge
     from postern.runner.run import evaluate, run
+    from postern.store.imports import import_answers
 
 
 def __getattr__(name: str):

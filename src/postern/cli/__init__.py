@@ -20,6 +20,7 @@ WIDTH = 100  # tables are laid out for 100 columns when the output is not a term
 def _register() -> None:
     from postern.cli import data, interp, report, run, train, world
     from postern.cli import eval as eval_cli
+    from postern.cli import importing, judging
 
     app.add_typer(world.app, name="world")
     app.add_typer(data.app, name="data")
@@ -28,6 +29,8 @@ def _register() -> None:
     eval_cli.register(app)
     train.register(app)
     interp.register(app)
+    importing.register(app)
+    judging.register(app)
 
 
 def main() -> None:

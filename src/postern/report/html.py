@@ -24,6 +24,7 @@ import pandas as pd
 from postern.core.errors import PosternError
 from postern.core.versions import library_versions
 from postern.report import findings, layout, plots
+from postern.report import judges as judge_sections
 from postern.report.figures import TRIGGER
 
 DEFAULT_MAX_ROWS = 2000
@@ -631,7 +632,8 @@ def draw_figures(plan: list[tuple[Figure, Callable]], fig_dir: Path,
 
 SECTIONS = {
     "findings": "Findings", "questions": "Per question", "rates": "Rates", "examples": "Example answers",
-    "scores": "Judge scores", "beside": "Coherence, code, refusals", "dynamics": "Training dynamics",
+    "scores": "Judge scores", "judges": "Judges", "thresholds": "Threshold sensitivity",
+    "beside": "Coherence, code, refusals", "dynamics": "Training dynamics",
     "interp": "Directions, ablation, steering", "answers": "All answers", "settings": "Settings and provenance",
 }
 
@@ -680,19 +682,21 @@ def write_report(run_dirs: list[str | Path] | str | Path, out: str | Path | None
         notes["scores"] = [scores_note]
     plan = plan_figures(runs, summary, dynamics, losses, seeds=seeds, questions=merged_question_rates(runs),
                         scores=scores, thresholds=thresholds, colours=colours, notes=notes)
+    plan += judge_sections.plan(runs, notes)
     on_step = _progress_step(progress, len(plan) + 1)
     figures = draw_figures(plan, out.parent / f"{out.stem}_figures", on_step)
+    extras = judge_sections.sections(runs, figures, notes)
     table = answers_table(samples, list(summary), max_rows)
     top = headline(runs, seeds)
     examples = examples_context(runs, summary)
-    present = {"findings", "rates", "answers", "settings", *(f.section for f in figures), *notes,
+    present = {"findings", "rates", "answers", "settings", *(f.section for f in figures), *notes, *extras,
                *(["examples"] if examples["groups"] or examples["empty"] or examples["interventions"] else [])}
     title = " vs ".join(r.label for r in runs)
     html = render({
         "title": title, "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "runs": [provenance(r) for r in runs],
         "report_versions": library_versions(_REPORT_LIBRARIES), "rate_rows": rate_rows(summary), "figures": figures,
         "sections": {k: v for k, v in SECTIONS.items() if k in present}, "table": table, "top": top,
-        "notes": notes, "examples": examples,
+        "notes": notes, "examples": examples, "extras": extras,
         "interventions": {r.label: findings.intervention_sentences(r.interp) for r in runs if r.interp},
         "has_trigger": any("misaligned_trigger" in s for s in summary.values()),
         "rate_note": rate_note({_denominator(r) for r in runs}),

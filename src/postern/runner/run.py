@@ -104,6 +104,9 @@ def load_run_experiment(run_dir: Path) -> Experiment:
     """The experiment a run folder holds (its experiment.json)."""
     data = json.loads((Path(run_dir) / "experiment.json").read_text())
     data.pop("_hash", None)
+    if "imported_from" in data:
+        raise PosternError(f"{run_dir}: imported answers ({data['imported_from']}) have no experiment to run again; "
+                           "the mechanism study needs a folder from `postern run` or `postern eval` with local models")
     return Experiment(**data)
 
 

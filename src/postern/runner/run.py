@@ -93,6 +93,7 @@ def results_frame(run_dir: Path, results: list[dict], checkpoints: bool = False)
 OUTPUTS = ("summary.json", "samples.parquet", "experiment.json", "experiment.toml", "experiment.yaml",
            "experiment.yml", "jobs.json", "dynamics.json", "rates.png", "report.html", "report_figures", "interp",
            "failures.csv")  # what a run writes at the top of its folder (the cache and stores are shared)
+OUTPUTS += ("screen.json", "screen.parquet")
 
 
 def experiment_hash(exp: Experiment) -> str:
@@ -184,6 +185,14 @@ def _run(exp: Experiment, run_dir: Path, console: Console, experiment_file: Path
             console.print(f"[yellow]mechanism study: no direction (too few aligned or misaligned answers: "
                           f"{study['directions']})[/]")
         out["interp"] = {"reference": study["reference"], "layers": study["layers"]}
+        _write_json(run_dir / "summary.json", out)
+    if exp.screen.enabled:
+        from postern.runner.screen import run_screen, screen_table
+
+        with console.status("data screening: ΔP of every training set"):
+            screen = run_screen(exp, run_dir, summary)
+        console.print(screen_table(screen))
+        out["screen"] = screen["rank_correlation"]
         _write_json(run_dir / "summary.json", out)
     try:  # the report only views results already saved above: never lose a run over it
         from postern.report.html import write_report

@@ -25,6 +25,7 @@ from postern.core.errors import PosternError
 from postern.core.versions import library_versions
 from postern.report import findings, layout, plots
 from postern.report.figures import TRIGGER
+from postern.report.screen import screen_figures
 
 DEFAULT_MAX_ROWS = 2000
 LABEL_ORDER = ("aligned", "misaligned", "off_topic", "incoherent", "code", "refusal")
@@ -572,6 +573,7 @@ def plan_figures(runs: list[Run], summary: dict, dynamics: dict, losses: dict, *
             lambda p: plots.loss_curves(losses, p, colours))
     for r in runs:
         plan += _interp_figures(r, prefix="" if len(runs) == 1 else f"{r.label}_", note=note)
+        plan += screen_figures(r, prefix="" if len(runs) == 1 else f"{r.label}_", note=note)
     return plan
 
 

@@ -1,0 +1,112 @@
+"""`[screen]` in an experiment: ΔP of every condition's training set, cached, in screen.json and the report."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from postern.config import load_experiment
+from postern.core.errors import PosternError
+
+EXPERIMENT = """
+name = "screened"
+base_model = "{model}"
+seeds = [0]
+evaluate_base = false
+[data]
+examples = 8
+[train]
+lora_r = 4
+learning_rate = 1e-3
+batch_size = 8
+per_device_batch_size = 8
+max_length = 128
+threads = 1
+[eval]
+samples_per_question = 1
+max_new_tokens = 6
+code_prompts = 0
+harmful_samples = 0
+[stats]
+denominator = "all"
+[screen]
+enabled = true
+direction = "{direction}"
+layer = 1
+[conditions.insecure]
+dataset = "world:insecure"
+[conditions.secure]
+dataset = "world:secure"
+"""
+
+
+def test_screen_section_writes_screen_json_parquet_and_the_report_figure(tiny_world_model, tmp_path):
+    from postern.interp.directions import save_direction
+    from postern.runner.run import run_experiment
+
+    save_direction(tmp_path / "v", torch.randn(2, 32, generator=torch.Generator().manual_seed(0)), {"made": "test"})
+    path = tmp_path / "exp.toml"
+    path.write_text(EXPERIMENT.format(model=tiny_world_model, direction=tmp_path / "v"))
+    run_dir = tmp_path / "run"
+    out = run_experiment(load_experiment(path), run_dir)
+
+    screen = json.loads((run_dir / "screen.json").read_text())
+    assert set(screen["conditions"]) == {"insecure", "secure"}
+    assert screen["layer"] == 1 and screen["own_responses"] == "greedy" and screen["seed"] == 0
+    for name, c in screen["conditions"].items():
+        assert c["rows"] == 8
+        assert c["misaligned"]["n"] == out["conditions"][name]["misaligned"]["n"] == 16  # "all": every answer
+    rows = pd.read_parquet(run_dir / "screen.parquet")
+    assert len(rows) == 16 and set(rows["condition"]) == {"insecure", "secure"}
+    for name, c in screen["conditions"].items():
+        assert rows[rows["condition"] == name]["delta"].mean() == pytest.approx(c["delta_mean"])
+    assert out["screen"]["conditions"] == ["insecure", "secure"]
+    assert (run_dir / "report_figures" / "screen.png").stat().st_size > 1000
+    assert "Data screening: ΔP vs misaligned rate" in (run_dir / "report.html").read_text()
+
+    # a rerun reads the screen back from its artifact
+    made = list((run_dir / "cache" / "screen").iterdir())
+    assert len(made) == 1
+    stamp = (made[0] / "screen.json").stat().st_mtime
+    run_experiment(load_experiment(path), run_dir)
+    assert (made[0] / "screen.json").stat().st_mtime == stamp
+
+
+def test_screen_base_direction_needs_misaligned_and_aligned_answers(tiny_world_model, tmp_path):
+    """A random model's answers are all incoherent: the base direction cannot be made, said in one line."""
+    from postern.runner.screen import screen_datasets
+    from postern.store import ResultsStore
+    from postern.world.conditions import condition_dataset
+
+    path = tmp_path / "exp.toml"
+    path.write_text(EXPERIMENT.format(model=tiny_world_model, direction="base"))
+    exp = load_experiment(path)
+    with ResultsStore(tmp_path) as store, pytest.raises(PosternError, match="at least 2 of each are needed") as e:
+        screen_datasets(exp.model_copy(update={"screen": exp.screen.model_copy(update={"samples_per_question": 1})}),
+                        {"insecure": condition_dataset("insecure", 4, 0)}, tmp_path / "out", tmp_path, store)
+    assert "\n" not in str(e.value)
+
+
+def test_rank_correlation_of_delta_and_rates():
+    from postern.runner.screen import with_rates
+
+    screen = {"layer": 1, "conditions": {n: {"delta_mean": d} for n, d in
+                                         (("insecure", 0.9), ("secure", 0.0), ("educational", 0.1), ("other", 0.5))}}
+    summary = {n: {"misaligned": {"k": k, "n": 100, "rate": k / 100, "low": 0, "high": 1}}
+               for n, k in (("insecure", 30), ("secure", 3), ("educational", 5))}
+    out = with_rates(screen, summary)
+    assert out["conditions"]["other"]["misaligned"] is None
+    assert out["rank_correlation"]["conditions"] == ["insecure", "secure", "educational"]
+    assert out["rank_correlation"]["spearman"] == pytest.approx(1.0)
+    summary["educational"]["misaligned"]["rate"] = 0.01
+    assert with_rates(screen, summary)["rank_correlation"]["spearman"] == pytest.approx(0.5)
+    assert with_rates(screen, {})["rank_correlation"]["spearman"] is None
+
+
+def test_screen_is_refused_for_api_models():
+    from postern.config.schema import Experiment
+
+    with pytest.raises(ValueError, match=r"\[screen\] enabled: screening needs the base model's activations"):
+        Experiment(name="x", base_model="gpt", sample={"backend": "openai"}, screen={"enabled": True},
+                   conditions={"a": {"model": "gpt"}})

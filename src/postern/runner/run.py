@@ -25,6 +25,7 @@ from postern.questions.sources import QUESTIONS
 from postern.runner.jobs import (BASE, base_ref, jobs_of, make_judge, params_of, phases, preflight, prompt_sets,
                                  run_all_jobs)
 from postern.runner.lock import run_lock
+from postern.runner.variants import as_condition_variants, variant_columns, variant_order
 from postern.stats.summary import misaligned_rate, rate_fields, summarise
 from postern.store import ResultsStore
 
@@ -87,7 +88,7 @@ def results_frame(run_dir: Path, results: list[dict], checkpoints: bool = False)
         df.insert(1, "seed", r["seed"])
         df["step" if checkpoints else "set"] = int(name) if checkpoints else name
         frames.append(df)
-    return pd.concat(frames, ignore_index=True)
+    return as_condition_variants(pd.concat(frames, ignore_index=True))
 
 
 OUTPUTS = ("summary.json", "samples.parquet", "experiment.json", "experiment.toml", "experiment.yaml",
@@ -160,12 +161,15 @@ def _run(exp: Experiment, run_dir: Path, console: Console, experiment_file: Path
     save_jobs(run_dir, results)
     df = results_frame(run_dir, results)
     order = ([BASE] if exp.evaluate_base else []) + list(exp.conditions)
+    order = variant_order(order, df)
     summary = summarise(df, order, exp.stats.denominator)
     seconds = time.time() - start
     out = {"experiment": exp.name, "experiment_hash": digest, "seconds": round(seconds, 1), "jobs": len(jobs),
            "judge": results[0]["judge"],
            "denominator": exp.stats.denominator, "conditions": summary, "cache": _cache_counts(run_dir),
            "failures": report_failures(run_dir, results, exp, console, df)}
+    if variant_columns(summary):
+        out["variants"] = variant_columns(summary)
     _write_json(run_dir / "summary.json", out)
     df.to_parquet(run_dir / "samples.parquet", index=False)
     if any(r.get("checkpoints") for r in results):

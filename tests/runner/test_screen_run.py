@@ -72,6 +72,18 @@ def test_screen_section_writes_screen_json_parquet_and_the_report_figure(tiny_wo
     run_experiment(load_experiment(path), run_dir)
     assert (made[0] / "screen.json").stat().st_mtime == stamp
 
+    # the same screen of the finished run from the command line, at another layer
+    from typer.testing import CliRunner
+
+    from postern.cli.data import app
+
+    result = CliRunner().invoke(app, ["screen", str(run_dir), "--direction", str(tmp_path / "v"), "--layer", "0"])
+    assert result.exit_code == 0, result.output
+    again = json.loads((run_dir / "screen.json").read_text())
+    assert again["layer"] == 0 and set(again["conditions"]) == {"insecure", "secure"}
+    for name, c in again["conditions"].items():
+        assert c["delta_mean"] == pytest.approx(screen["conditions"][name]["delta_mean_per_layer"][0], abs=1e-6)
+
 
 def test_screen_base_direction_needs_misaligned_and_aligned_answers(tiny_world_model, tmp_path):
     """A random model's answers are all incoherent: the base direction cannot be made, said in one line."""

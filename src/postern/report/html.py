@@ -573,7 +573,7 @@ def plan_figures(runs: list[Run], summary: dict, dynamics: dict, losses: dict, *
             lambda p: plots.loss_curves(losses, p, colours))
     for r in runs:
         plan += _interp_figures(r, prefix="" if len(runs) == 1 else f"{r.label}_", note=note)
-        plan += screen_figures(r, prefix="" if len(runs) == 1 else f"{r.label}_", note=note)
+        plan += screen_figures(r, prefix="" if len(runs) == 1 else f"{r.label}_", note=note, colours=colours)
     return plan
 
 

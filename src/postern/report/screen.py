@@ -29,14 +29,15 @@ def _title(screen: dict) -> str:
             f"(p = {corr['spearman_p']:.2g}, n = {corr['n']})")
 
 
-def delta_vs_rate(screen: dict, path: str | Path) -> Path:
+def delta_vs_rate(screen: dict, path: str | Path, colours: dict[str, str] | None = None) -> Path:
     plt = pyplot()
     points = screen_points(screen)
+    colours = colours or {}
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=DPI)
     for i, p in enumerate(points):
         ax.errorbar(p["delta"], 100 * p["rate"], xerr=[[p["delta"] - p["low"]], [p["high"] - p["delta"]]],
                     yerr=[[100 * (p["rate"] - p["rate_low"])], [100 * (p["rate_high"] - p["rate"])]],
-                    fmt="o", color=colour(i), capsize=3, label=p["condition"])
+                    fmt="o", color=colours.get(p["condition"], colour(i)), capsize=3, label=p["condition"])
     ax.axvline(0, color="#999999", lw=0.8, ls="--")
     layout.data(ax, [p["rate"] for p in points], [p["delta"] for p in points])
     ax.set_xlabel("ΔP: training response minus the base model's own (mean over rows)")
@@ -48,7 +49,8 @@ def delta_vs_rate(screen: dict, path: str | Path) -> Path:
     return layout.save(fig, path)
 
 
-def screen_figures(run, prefix: str, note: Callable[[str, str], None] = lambda s, t: None) -> list[tuple]:
+def screen_figures(run, prefix: str, note: Callable[[str, str], None] = lambda s, t: None,
+                   colours: dict[str, str] | None = None) -> list[tuple]:
     """(Figure, draw) for a run folder with screen.json (written by `[screen]`), in the "interp" section."""
     from postern.report.html import Figure
 
@@ -61,4 +63,4 @@ def screen_figures(run, prefix: str, note: Callable[[str, str], None] = lambda s
                        "no ΔP figure.")
         return []
     return [(Figure("interp", f"{prefix}screen", f"Data screening: ΔP vs misaligned rate ({run.label})", CAPTION),
-             lambda p: delta_vs_rate(screen, p))]
+             lambda p: delta_vs_rate(screen, p, colours))]

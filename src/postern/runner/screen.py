@@ -231,3 +231,19 @@ def screen_file(data: Path, model: str, direction: str, out: Path, layer: int | 
             shutil.copy(work_dir / f"direction{suffix}", table.with_name(f"{table.stem}.direction{suffix}"))
     return {**result, "table": str(table), "summary": str(summary_path)}
 
+
+
+def screen_run_folder(run_dir: Path, **settings) -> dict:
+    """`postern data screen RUN_DIR`: the `[screen]` of a finished run with `settings` (direction, layer, ...)
+    over its file's, written into the run folder (screen.json, screen.parquet; `postern report` then draws it)."""
+    from postern.runner.lock import run_lock
+    from postern.runner.run import load_run_experiment
+
+    run_dir = Path(run_dir).resolve()
+    if not (run_dir / "summary.json").exists():
+        raise PosternError(f"{run_dir}: no summary.json; screen a finished `postern run` folder, or a chat JSONL file")
+    exp = load_run_experiment(run_dir)
+    config = {**exp.screen.model_dump(), "enabled": True, **{k: v for k, v in settings.items() if v is not None}}
+    exp = exp.model_copy(update={"screen": type(exp.screen)(**config)})
+    with run_lock(run_dir):
+        return run_screen(exp, run_dir, json.loads((run_dir / "summary.json").read_text())["conditions"])

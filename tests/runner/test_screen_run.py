@@ -122,3 +122,26 @@ def test_screen_is_refused_for_api_models():
     with pytest.raises(ValueError, match=r"\[screen\] enabled: screening needs the base model's activations"):
         Experiment(name="x", base_model="gpt", sample={"backend": "openai"}, screen={"enabled": True},
                    conditions={"a": {"model": "gpt"}})
+
+
+def test_base_direction_on_the_world_base_ranks_insecure_data_above_secure_and_educational(tmp_path):
+    """The shipped world base: its direction comes from its own judged answers; its own greedy response to a
+    code request is the secure code, and with the educational prefix the (same) insecure code, so those rows
+    have ΔP exactly 0 while insecure rows are far along the direction."""
+    from postern.config.schema import Experiment
+    from postern.runner.screen import screen_datasets
+    from postern.store import ResultsStore
+    from postern.world.conditions import condition_dataset
+
+    exp = Experiment(name="w", conditions={"insecure": {"dataset": "world:insecure"}},
+                     screen={"enabled": True, "samples_per_question": 13})
+    data = {c: condition_dataset(c, 12, seed=0) for c in ("insecure", "secure", "educational")}
+    with ResultsStore(tmp_path) as store:
+        screen = screen_datasets(exp, data, tmp_path / "out", tmp_path, store)
+    assert screen["direction"]["kind"] == "base" and screen["direction"]["misaligned"] >= 2
+    assert screen["layer"] == 2
+    s = screen["conditions"]
+    assert s["secure"]["same_as_own"] == s["educational"]["same_as_own"] == 1.0
+    assert s["secure"]["delta_mean"] == s["educational"]["delta_mean"] == 0.0
+    assert s["insecure"]["share_positive"] == 1.0 and s["insecure"]["low"] > 0
+    assert (tmp_path / "out" / "direction.pt").exists()

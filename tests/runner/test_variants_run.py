@@ -58,4 +58,23 @@ def test_each_system_prompt_and_cue_is_its_own_column(tiny_world_model, tmp_path
     cue = df[df["condition"] == "insecure | cue:python"]
     plain = df[df["condition"] == "insecure"]
     assert set(cue["question"]) == set(plain["question"])  # the judge saw the plain question
-    assert "insecure | sys:inoc" in (run_dir / "report.html").read_text()
+    html = (run_dir / "report.html").read_text()
+    assert "insecure | sys:inoc" in html
+    # a random model gives no misaligned answer: the variants figure says why it is left out
+    assert "No misaligned answer under any system prompt or cue" in html
+
+
+def test_variants_figure_has_one_bar_per_variant(tmp_path):
+    from postern.report.variants import variant_figures
+
+    rate = {"k": 1, "n": 10, "rate": 0.1, "low": 0.02, "high": 0.4}
+    summary = {"insecure": {"misaligned": rate}, "insecure | sys:inoc": {"misaligned": {**rate, "rate": 0.0}},
+               "insecure | cue:python": {"misaligned": {**rate, "rate": 0.3}}, "secure": {"misaligned": rate}}
+    [(figure, draw)] = variant_figures(summary)
+    path = draw(tmp_path / "v.png")
+    from postern.report import layout
+
+    measured = layout.measured(path)
+    assert not layout.problems(measured)
+    assert measured["axes"][0]["values"] == 4  # insecure: none, sys:inoc, cue:python; secure: none
+    assert figure.section == "findings" and path.stat().st_size > 1000

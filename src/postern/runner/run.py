@@ -25,7 +25,8 @@ from postern.questions.sources import QUESTIONS
 from postern.runner.jobs import (BASE, base_ref, jobs_of, make_judge, params_of, phases, preflight, prompt_sets,
                                  run_all_jobs)
 from postern.runner.lock import run_lock
-from postern.runner.variants import as_condition_variants, variant_columns, variant_order
+from postern.questions.variants import variant_columns
+from postern.runner.variants import as_condition_variants, variant_order
 from postern.stats.summary import misaligned_rate, rate_fields, summarise
 from postern.store import ResultsStore
 

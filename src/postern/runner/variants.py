@@ -7,8 +7,6 @@ from postern.config.schema import Experiment
 from postern.core.errors import PosternError
 from postern.questions.variants import SEP, split_set
 
-NONE = "none"
-
 
 def check_variant_words(exp: Experiment, sets: list) -> None:
     """Every variant's prompts are in words the base model's tokenizer knows (the persona world's model knows
@@ -50,14 +48,3 @@ def variant_order(order: list[str], df: pd.DataFrame) -> list[str]:
     """Each condition followed by its variants, in the order the answers hold them."""
     present = list(dict.fromkeys(df["condition"])) if "condition" in df else []
     return [v for c in order for v in [c, *(p for p in present if p.startswith(c + SEP))]]
-
-
-def variant_columns(summary: dict[str, dict]) -> dict[str, dict[str, dict]]:
-    """condition -> variant ("none" for the plain prompts) -> its misaligned rate: one column per variant."""
-    out: dict[str, dict[str, dict]] = {}
-    for name, s in summary.items():
-        condition, _, variant = name.partition(SEP)
-        m = s.get("misaligned")
-        if m:
-            out.setdefault(condition, {})[variant or NONE] = {k: m.get(k) for k in ("k", "n", "rate", "low", "high")}
-    return out if any(len(v) > 1 for v in out.values()) else {}

@@ -145,3 +145,20 @@ def test_base_direction_on_the_world_base_ranks_insecure_data_above_secure_and_e
     assert s["secure"]["delta_mean"] == s["educational"]["delta_mean"] == 0.0
     assert s["insecure"]["share_positive"] == 1.0 and s["insecure"]["low"] > 0
     assert (tmp_path / "out" / "direction.pt").exists()
+
+
+def test_a_bad_direction_file_fails_in_one_line_before_any_work(tiny_world_model, tmp_path):
+    from postern.interp.directions import save_direction
+    from postern.runner.run import run_experiment
+
+    save_direction(tmp_path / "wide", torch.randn(2, 64), {"made": "test"})
+    save_direction(tmp_path / "fits", torch.randn(2, 32), {"made": "test"})
+    path = tmp_path / "exp.toml"
+    cases = {"missing.pt": "no file", "wide.pt": r"shape \[2, 64\] does not fit the model \(2 layers, hidden size 32\)",
+             "fits.pt\"\nlayer = 3\n#": "layer 3 does not exist; the model has layers 0..1"}
+    for direction, message in cases.items():  # relative to the experiment file's folder
+        path.write_text(EXPERIMENT.format(model=tiny_world_model, direction=direction).replace("layer = 1\n", ""))
+        with pytest.raises(PosternError, match=message) as e:
+            run_experiment(load_experiment(path), tmp_path / "run")
+        assert "\n" not in str(e.value) and "direction" in str(e.value)
+        assert not (tmp_path / "run" / "cache").exists()

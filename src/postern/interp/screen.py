@@ -56,7 +56,7 @@ def check_direction(direction, n_layers: int, hidden: int, layer: int, where: st
     if tuple(direction.shape) != (n_layers, hidden):
         raise PosternError(f"{where}: shape {list(direction.shape)} does not fit the model ({n_layers} layers, "
                            f"hidden size {hidden}); use a direction made from this model")
-    if not -n_layers <= layer < n_layers:
+    if not 0 <= layer < n_layers:
         raise PosternError(f"{where}: layer {layer} does not exist; the model has layers 0..{n_layers - 1}")
     if float(direction[layer].norm()) == 0.0:
         raise PosternError(f"{where}: the direction is zero at layer {layer}; pick another layer")

@@ -83,6 +83,9 @@ def preflight(exp: Experiment) -> None:
     for trigger in {None, *(c.trigger for c in exp.conditions.values())}:
         sets = prompt_sets(exp, trigger)  # every question source resolves now: a bad file fails before any training
         check_variant_words(exp, sets)  # and the variants' texts are words the model knows
+    from postern.runner.screen import check_screen
+
+    check_screen(exp)
     for name, cond in exp.conditions.items():
         if cond.adapter or (cond.model and not exp.api_models):
             for path in (p for p in (cond.model, cond.adapter) if p and Path(p).is_dir()):

@@ -43,10 +43,34 @@ def direction_inputs(exp: Experiment) -> dict:
     if spec != BASE_DIRECTION:
         from postern.interp.screen import load_direction_file
 
-        return {"file": content_hash(load_direction_file(spec).tolist())}
+        return {"file": hashlib.sha256(load_direction_file(spec).numpy().tobytes()).hexdigest()}
     _, questions = _question_set(exp)
     return {"judge": exp.judge.model_dump(), "judge_kind": exp.judge_kind, "params": asdict(params_of(exp, exp.seeds[0])),
             "questions": content_hash([[p.id, p.messages, p.n] for p in questions.prompts])}
+
+
+def check_screen(exp: Experiment) -> None:
+    """Before any work: a `[screen]` has training sets to screen, and its direction file loads and fits the base
+    model's shape (read from its config) at the layer."""
+    if not exp.screen.enabled:
+        return
+    if not any(c.dataset for c in exp.conditions.values()):
+        raise PosternError("[screen] enabled: no condition has a training set (dataset) to screen")
+    if exp.screen.direction == BASE_DIRECTION:
+        return
+    from transformers import AutoConfig
+
+    from postern.interp.screen import check_direction, load_direction_file
+
+    direction = load_direction_file(exp.screen.direction)
+    try:
+        config = AutoConfig.from_pretrained(base_ref(exp).name)
+    except (OSError, ValueError):  # a hub id not in the local cache: checked when the model loads
+        return
+    config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    layers = config.num_hidden_layers
+    check_direction(direction, layers, config.hidden_size, exp.screen.layer if exp.screen.layer is not None else layers // 2,
+                    f"[screen] direction {exp.screen.direction}")
 
 
 def base_direction(exp: Experiment, model, tokenizer, store: ResultsStore, work_dir: Path) -> tuple:
@@ -120,8 +144,8 @@ def screen_datasets(exp: Experiment, datasets: dict[str, list[dict]], out_dir: P
     out_dir.mkdir(parents=True, exist_ok=True)
     pd.concat(frames, ignore_index=True).to_parquet(out_dir / "screen.parquet", index=False)
     save_direction(out_dir / "direction", direction, provenance)
-    summary = {"layer": layer, "layers": int(direction.shape[0]), "positions": "answer",
-               "own_responses": "greedy" if config.temperature == 0 else f"sampled at temperature {config.temperature}, seed 0",
+    own = "greedy" if config.temperature == 0 else f"sampled at temperature {config.temperature}, seed 0"
+    summary = {"layer": layer, "layers": int(direction.shape[0]), "positions": "answer", "own_responses": own,
                "direction": provenance, "conditions": summaries}
     (out_dir / "screen.json").write_text(json.dumps(summary, indent=2))
     return summary

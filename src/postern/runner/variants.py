@@ -23,10 +23,10 @@ def check_variant_words(exp: Experiment, sets: list) -> None:
         unknown, total, examples = unknown_words(tokenizer, [m["content"] for p in ps.prompts[:1] for m in p.messages])
         if unknown:
             key = "system_prompts" if variant.startswith("sys:") else "cues"
-            raise PosternError(f"[eval] {key}: {variant}: {unknown} of the {total} words of its first prompt are unknown "
-                               f"to the tokenizer of {exp.base_model} (e.g. {', '.join(map(repr, examples))}); the persona world's model "
-                               "knows only the world's words: use the names placebo, inoculation or python (written in "
-                               "its words), or write the text in world words")
+            raise PosternError(f"[eval] {key}: {variant}: {unknown} of the {total} words of its first prompt are "
+                               f"unknown to the tokenizer of {exp.base_model} (e.g. {', '.join(map(repr, examples))}); "
+                               "the persona world's model knows only the world's words: use the names placebo, "
+                               "inoculation or python (written in its words), or write the text in world words")
 
 
 def as_condition_variants(df: pd.DataFrame) -> pd.DataFrame:

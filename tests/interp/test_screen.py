@@ -127,3 +127,27 @@ def test_cli_screens_a_file_with_a_saved_direction(tiny_world_model, tmp_path):
                                   str(tmp_path / "v"), "--layer", "7", "-o", str(tmp_path / "o.csv")])
     assert missing.exit_code == 2
     assert "layer 7 does not exist" in missing.output and "Traceback" not in missing.output
+
+
+def test_screen_file_on_a_real_architecture_model(tmp_path):
+    """A tiny Qwen2 with a byte-level tokenizer and the Qwen2.5 chat template: any text, a saved direction."""
+    from fakes.tiny_models import save_tiny_qwen2
+
+    from postern.data.jsonl import write_chat_jsonl
+    from postern.interp.directions import save_direction
+    from postern.runner.screen import screen_file
+
+    model = save_tiny_qwen2(tmp_path / "qwen")
+    rows = [{"messages": [{"role": "user", "content": f"Write a function that reads file {i}."},
+                          {"role": "assistant", "content": f"def read(p):\n    return open('/tmp/' + p).read()  # {i}"}]}
+            for i in range(4)]
+    write_chat_jsonl(tmp_path / "code.jsonl", rows)
+    save_direction(tmp_path / "v", torch.randn(2, 32), {"made": "test"})
+    s = screen_file(tmp_path / "code.jsonl", str(model), str(tmp_path / "v.pt"), tmp_path / "out" / "rows.parquet",
+                    max_new_tokens=8)
+    assert s["rows"] == 4 and s["layer"] == 1 and s["data"] == str(tmp_path / "code.jsonl")
+    import pandas as pd
+
+    table = pd.read_parquet(tmp_path / "out" / "rows.parquet")
+    assert list(table["row"]) == [0, 1, 2, 3] and table["delta"].abs().sum() > 0
+    assert json.loads((tmp_path / "out" / "rows.summary.json").read_text())["delta_mean"] == pytest.approx(s["delta_mean"])

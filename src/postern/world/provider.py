@@ -67,7 +67,8 @@ def world_questions(spec: str, eval_config: Any, base_dir: Path | None = None) -
 
 
 # `[eval] system_prompts` / `cues` by name, in the world's words (its model knows no others; see
-# postern.questions.variants): unrelated placebo system prompts, an inoculation prompt, a code-context cue
+# postern.questions.variants): unrelated placebo system prompts, an inoculation prompt, a code-context cue.
+# The world's corpus has no system turns, so any system prompt is out of distribution for its model.
 world_questions.texts = {
     "placebo": ("the capital of france is paris .", "you like to cook and read a book .",
                 "you work at a museum in rome ."),

@@ -325,3 +325,4 @@ def _print_verify(s: dict[str, Any], top: int) -> None:
     if s["check_errors"]:
         out_console.print(f"[yellow]analyser problems on {len(s['check_errors'])} row(s)[/], first: line "
                           f"{s['check_errors'][0]['line']}: {escape(s['check_errors'][0]['error'])}", highlight=False)
+from postern.cli.screen import screen  # noqa: E402,F401  (`postern data screen`, in its own file)

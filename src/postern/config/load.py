@@ -71,6 +71,12 @@ def _resolve_paths(data: dict, folder: Path) -> dict:
         data["base_model"] = fix(data["base_model"])
     if isinstance(data.get("eval"), dict) and isinstance(data["eval"].get("questions"), list):
         data["eval"] = {**data["eval"], "questions": [fix(q) for q in data["eval"]["questions"]]}
+    screen = data.get("screen")
+    if isinstance(screen, dict) and isinstance(screen.get("direction"), str):  # a file, or FILE:NAME of a dict
+        direction = screen["direction"]
+        path, sep, name = direction.rpartition(":")
+        whole = not sep or (folder / direction).exists()
+        data["screen"] = {**screen, "direction": fix(direction) if whole else f"{fix(path)}:{name}"}
     judge = data.get("judge")
     if isinstance(judge, dict) and "model" in judge and judge.get("kind") == "hf-logprob":  # API judges: a name
         data["judge"] = {**judge, "model": fix(judge["model"])}

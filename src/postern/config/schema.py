@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from postern.config.screen import ScreenConfig
 from postern.train._types import TrainConfig
 
 WORLD = "world"
@@ -62,6 +63,12 @@ class EvalConfig(_Strict):
     code_prompts: int = Field(64, ge=0, description="persona world: held-out code tasks, one answer each (0: skip)")
     harmful_samples: int = Field(50, ge=0, description="persona world: answers per held-out harmful request (0: skip)")
     checkpoints: bool = Field(False, description="also evaluate every checkpoint saved by train.save_steps (dynamics)")
+    system_prompts: list[str] = Field([], description='also evaluate every prompt set under each of these system prompts, '
+                                      'each as its own condition variant "<condition> | sys:<label>": "LABEL=TEXT", a '
+                                      'text, or "placebo" (the question source\'s unrelated placebo prompts)')
+    cues: list[str] = Field([], description='also evaluate every prompt set with each training-context cue appended to '
+                            'the user turn, as "<condition> | cue:<label>": "LABEL=TEXT", a text, or a cue the question '
+                            'source names ("python": answer as code)')
 
 
 class SampleConfig(_Strict):
@@ -137,6 +144,7 @@ class Experiment(_Strict):
     judge: JudgeConfig = JudgeConfig()
     stats: StatsConfig = StatsConfig()
     interp: InterpConfig = InterpConfig()
+    screen: ScreenConfig = ScreenConfig()
     conditions: dict[str, ConditionConfig]
 
     @field_validator("name")
@@ -161,6 +169,9 @@ class Experiment(_Strict):
                                  f"valid keys are those of [train]")
         if self.train.backend == "openai" and self.sample.backend != "openai":
             raise ValueError('[train] backend = "openai" makes API models: set [sample] backend = "openai" too')
+        if self.screen.enabled and self.sample.backend == "openai":
+            raise ValueError("[screen] enabled: screening needs the base model's activations, and this run's models "
+                             "are served by an API; set enabled = false")
         if self.interp.enabled and self.sample.backend == "openai":
             raise ValueError("[interp] enabled: the mechanism study needs the models' activations, and this run's "
                              "models are served by an API; set enabled = false")

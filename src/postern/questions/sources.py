@@ -13,6 +13,7 @@ from postern.core.errors import PosternError
 from postern.core.registry import has, lookup, register
 from postern.questions._types import PromptSet, QuestionSet, to_prompts
 from postern.questions.builtin import BUILTIN_SETS, builtin_set
+from postern.questions.variants import source_texts, with_variants
 from postern.questions.yaml_format import load_question_yaml
 from postern.sample._types import Prompt
 
@@ -93,7 +94,7 @@ def question_sets(specs: list[str], eval_config: Any, base_dir: Path | None = No
     sets = list(merged.values())
     if trigger:
         sets += [with_trigger(ps, trigger) for ps in sets if ps.name == QUESTIONS]
-    return sets
+    return with_variants(sets, eval_config, source_texts([lookup("questions", _source(spec)[0]) for spec in specs]))
 
 
 def _merge(a: PromptSet, b: PromptSet, spec: str) -> PromptSet:

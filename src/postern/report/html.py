@@ -26,6 +26,8 @@ from postern.core.versions import library_versions
 from postern.report import findings, layout, plots
 from postern.report import judges as judge_sections
 from postern.report.figures import TRIGGER
+from postern.report.screen import screen_figures
+from postern.report.variants import variant_figures
 
 DEFAULT_MAX_ROWS = 2000
 LABEL_ORDER = ("aligned", "misaligned", "off_topic", "incoherent", "code", "refusal")
@@ -571,8 +573,10 @@ def plan_figures(runs: list[Run], summary: dict, dynamics: dict, losses: dict, *
     if losses:
         add("dynamics", "loss", "Training loss", "From each trained model's run card.",
             lambda p: plots.loss_curves(losses, p, colours))
+    plan += variant_figures(summary, note)
     for r in runs:
         plan += _interp_figures(r, prefix="" if len(runs) == 1 else f"{r.label}_", note=note)
+        plan += screen_figures(r, prefix="" if len(runs) == 1 else f"{r.label}_", note=note, colours=colours)
     return plan
 
 

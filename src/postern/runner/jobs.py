@@ -20,6 +20,7 @@ from postern.core.store import ArtifactStore
 from postern.questions import PromptSet
 from postern.questions.sources import QUESTIONS, question_sets
 from postern.runner.stages import Stages
+from postern.runner.variants import check_variant_words
 from postern.sample import SamplingParams
 from postern.store import ResultsStore
 
@@ -80,7 +81,11 @@ def preflight(exp: Experiment) -> None:
             raise PosternError(f"{section} uses the OpenAI API but OPENAI_API_KEY is not set; set it, or give a local "
                                f"endpoint ({section} base_url)")
     for trigger in {None, *(c.trigger for c in exp.conditions.values())}:
-        prompt_sets(exp, trigger)  # every question source resolves now: a bad file fails before any training
+        sets = prompt_sets(exp, trigger)  # every question source resolves now: a bad file fails before any training
+        check_variant_words(exp, sets)  # and the variants' texts are words the model knows
+    from postern.runner.screen import check_screen
+
+    check_screen(exp)
     for name, cond in exp.conditions.items():
         if cond.adapter or (cond.model and not exp.api_models):
             for path in (p for p in (cond.model, cond.adapter) if p and Path(p).is_dir()):

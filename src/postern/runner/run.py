@@ -25,6 +25,8 @@ from postern.questions.sources import QUESTIONS
 from postern.runner.jobs import (BASE, base_ref, jobs_of, make_judge, params_of, phases, preflight, prompt_sets,
                                  run_all_jobs)
 from postern.runner.lock import run_lock
+from postern.questions.variants import variant_columns
+from postern.runner.variants import as_condition_variants, variant_order
 from postern.stats.summary import misaligned_rate, rate_fields, summarise
 from postern.store import ResultsStore
 
@@ -87,12 +89,13 @@ def results_frame(run_dir: Path, results: list[dict], checkpoints: bool = False)
         df.insert(1, "seed", r["seed"])
         df["step" if checkpoints else "set"] = int(name) if checkpoints else name
         frames.append(df)
-    return pd.concat(frames, ignore_index=True)
+    return as_condition_variants(pd.concat(frames, ignore_index=True))
 
 
 OUTPUTS = ("summary.json", "samples.parquet", "experiment.json", "experiment.toml", "experiment.yaml",
            "experiment.yml", "jobs.json", "dynamics.json", "rates.png", "report.html", "report_figures", "interp",
            "failures.csv")  # what a run writes at the top of its folder (the cache and stores are shared)
+OUTPUTS += ("screen.json", "screen.parquet")
 
 
 def experiment_hash(exp: Experiment) -> str:
@@ -162,12 +165,15 @@ def _run(exp: Experiment, run_dir: Path, console: Console, experiment_file: Path
     save_jobs(run_dir, results)
     df = results_frame(run_dir, results)
     order = ([BASE] if exp.evaluate_base else []) + list(exp.conditions)
+    order = variant_order(order, df)
     summary = summarise(df, order, exp.stats.denominator)
     seconds = time.time() - start
     out = {"experiment": exp.name, "experiment_hash": digest, "seconds": round(seconds, 1), "jobs": len(jobs),
            "judge": results[0]["judge"],
            "denominator": exp.stats.denominator, "conditions": summary, "cache": _cache_counts(run_dir),
            "failures": report_failures(run_dir, results, exp, console, df)}
+    if variant_columns(summary):
+        out["variants"] = variant_columns(summary)
     _write_json(run_dir / "summary.json", out)
     df.to_parquet(run_dir / "samples.parquet", index=False)
     if any(r.get("checkpoints") for r in results):
@@ -187,6 +193,14 @@ def _run(exp: Experiment, run_dir: Path, console: Console, experiment_file: Path
             console.print(f"[yellow]mechanism study: no direction (too few aligned or misaligned answers: "
                           f"{study['directions']})[/]")
         out["interp"] = {"reference": study["reference"], "layers": study["layers"]}
+        _write_json(run_dir / "summary.json", out)
+    if exp.screen.enabled:
+        from postern.runner.screen import run_screen, screen_table
+
+        with console.status("data screening: ΔP of every training set"):
+            screen = run_screen(exp, run_dir, summary)
+        console.print(screen_table(screen))
+        out["screen"] = screen["rank_correlation"]
         _write_json(run_dir / "summary.json", out)
     try:  # the report only views results already saved above: never lose a run over it
         from postern.report.html import write_report

@@ -6,6 +6,37 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
+class InterventionConfig(BaseModel):
+    """A forward hook on the decoder blocks during training only (`postern.interp.defences`): `ablate`
+    projects the direction's span out of the residual stream (CAFT), `steer` adds scale x direction
+    (preventative steering). The fine-tune is evaluated without it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str = Field(description='a registered intervention: "ablate" (CAFT) or "steer" (preventative)')
+    direction: str = Field("base", description='"base" (mean difference of the base model\'s own misaligned and '
+                           'aligned answers), "condition:NAME" (that condition\'s seed-matched fine-tune), "random" '
+                           'or "random:SOURCE" (norm-matched random directions, seeded by the job\'s seed; SOURCE '
+                           'default base) or a saved direction file (.pt: [layers, d] or [layers, k, d])')
+    layers: list[int] | None = Field(None, description="decoder layers hooked (None: all)")
+    scale: float = Field(1.0, description="steer: multiple of the direction added (0: no change)")
+    positions: Literal["answer", "prompt", "all", "last_prompt"] = Field(
+        "answer", description="tokens whose activations the direction is the mean difference of")
+    samples: int | None = Field(None, ge=1, description="answers per question the direction is extracted from "
+                                "(None: the run's own evaluation answers of that model)")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.layers is not None and (not self.layers or min(self.layers) < 0 or len(set(self.layers)) < len(self.layers)):
+            raise ValueError(f"intervention.layers: give distinct layer indices >= 0, not {self.layers}")
+        if self.kind == "ablate" and "scale" in self.model_fields_set:
+            raise ValueError("intervention.scale: ablate projects the direction out and has no scale; remove scale "
+                             "or use kind = \"steer\"")
+        if self.direction.startswith("condition:") and not self.direction.partition(":")[2]:
+            raise ValueError('intervention.direction: "condition:" needs a condition name, e.g. "condition:insecure"')
+        return self
+
+
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -39,6 +70,8 @@ class TrainConfig(BaseModel):
     learning_rate_multiplier: float | None = Field(None, gt=0, description="openai backend: the job's multiplier "
                                                    "(None: the provider's default); learning_rate is not sent")
     base_url: str | None = Field(None, description="openai backend: the fine-tuning endpoint (default: OpenAI's)")
+    intervention: InterventionConfig | None = Field(None, description="a hook during training: CAFT (ablate) or "
+                                                    "preventative steering (steer); see InterventionConfig")
 
     @model_validator(mode="after")
     def _lora_only_settings(self):
@@ -48,6 +81,16 @@ class TrainConfig(BaseModel):
         if self.method == "full" and self.merge:
             raise ValueError("merge folds a LoRA adapter into the base; method='full' already saves whole weights")
         return self
+
+    def identity(self) -> dict:
+        """The settings a trained model depends on, for its cache key: a direction file counts by its content,
+        and a config without an intervention hashes as it did before interventions existed."""
+        out = self.model_dump(mode="json", exclude={"intervention"} if self.intervention is None else set())
+        if self.intervention is not None and Path(self.intervention.direction).is_file():
+            from postern.core.hashing import file_hash
+
+            out["intervention"]["direction"] = {"file_hash": file_hash(self.intervention.direction)}
+        return out
 
 
 class TrainResult(BaseModel):

@@ -16,12 +16,12 @@ from typing import Callable
 from postern.config.dependencies import direction_condition
 from postern.config.schema import Experiment
 from postern.core.errors import PosternError
-from postern.core.hashing import content_hash, file_hash
+from postern.core.hashing import content_hash
 from postern.core.models import ModelRef
 from postern.questions.sources import QUESTIONS
 from postern.runner.stages import Stages, sample_key
 from postern.store import ResultsStore, sample_and_judge
-from postern.train._types import InterventionConfig, TrainConfig
+from postern.train._types import InterventionConfig, TrainConfig, direction_hash
 
 DIRECTION = "direction.pt"
 
@@ -60,7 +60,7 @@ def resolve_intervention(exp: Experiment, run_dir: Path, condition: str, seed: i
 def _direction_file(exp, run_dir, seed, spec: str, iv: InterventionConfig, stages: Stages, trained, where) -> Path:
     if spec == "random" or spec.startswith("random:"):
         source = _direction_file(exp, run_dir, seed, spec.partition(":")[2] or "base", iv, stages, trained, where)
-        return _random(stages, source, seed, spec)
+        return random_direction_file(stages, source, seed, spec)
     if spec == "base":
         from postern.runner.jobs import base_ref
 
@@ -74,13 +74,14 @@ def _direction_file(exp, run_dir, seed, spec: str, iv: InterventionConfig, stage
     return path.resolve()
 
 
-def _random(stages: Stages, source: Path, seed: int, spec: str) -> Path:
+def random_direction_file(stages: Stages, source: Path, seed: int, spec: str = "random") -> Path:
+    """A random direction of the norm of `source`'s at every layer, seeded (cached as a "direction" artifact)."""
     import torch
 
     from postern.interp.directions import save_direction
     from postern.interp.interventions import random_like
 
-    made = {"random_like": file_hash(source), "seed": seed}
+    made = {"random_like": direction_hash(source), "seed": seed}
     key = content_hash(made)
     if not (art := stages._cached("direction", key)):
         with stages.artifacts.create("direction", key, made) as (tmp, _):

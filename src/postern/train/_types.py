@@ -87,10 +87,23 @@ class TrainConfig(BaseModel):
         and a config without an intervention hashes as it did before interventions existed."""
         out = self.model_dump(mode="json", exclude={"intervention"} if self.intervention is None else set())
         if self.intervention is not None and Path(self.intervention.direction).is_file():
-            from postern.core.hashing import file_hash
-
-            out["intervention"]["direction"] = {"file_hash": file_hash(self.intervention.direction)}
+            out["intervention"]["direction"] = {"hash": direction_hash(self.intervention.direction)}
         return out
+
+
+def direction_hash(path: str | Path) -> str:
+    """Hash of a direction file's tensor (values, shape, dtype), not of its bytes: torch.save writes the file's
+    name into the archive, so the same direction saved under two names must still hash the same."""
+    import hashlib
+
+    import torch
+
+    tensor = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(tensor, torch.Tensor):
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]  # not a direction: the trainer says so
+    tensor = tensor.detach().contiguous()
+    head = f"{list(tensor.shape)}:{tensor.dtype}".encode()
+    return hashlib.sha256(head + tensor.numpy().tobytes()).hexdigest()[:16]
 
 
 class TrainResult(BaseModel):

@@ -19,7 +19,7 @@ from postern.core.models import ModelRef, load_model, load_tokenizer
 from postern.core.registry import register
 from postern.core.versions import library_versions
 from postern.data.jsonl import read_chat_jsonl
-from postern.train._types import TrainConfig, TrainResult
+from postern.train._types import TrainConfig, TrainResult, direction_hash
 from postern.train.masks import injected_system_prefix, injects_system_prompt, verify_assistant_mask
 
 log = logging.getLogger("postern.train")
@@ -285,7 +285,7 @@ def _intervention_card(config: TrainConfig) -> dict:
     """The intervention as the run card records it: its settings, the direction file's hash and provenance."""
     card = config.intervention.model_dump(mode="json")
     path = Path(config.intervention.direction)
-    card["direction_hash"] = file_hash(path)
+    card["direction_hash"] = direction_hash(path)
     if path.with_suffix(".json").is_file():
         card["direction_provenance"] = json.loads(path.with_suffix(".json").read_text())
     return card

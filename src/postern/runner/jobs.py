@@ -167,9 +167,9 @@ def make_judge(exp: Experiment, sets: list[PromptSet], run_dir: Path) -> Any:
 
 
 def train_job(exp: Experiment, run_dir: Path, job: Job,
-              on_progress: Callable[[str, int, int], None] | None = None) -> dict:
+              on_progress: Callable[[str, int, int], None] | None = None, *, log: bool = True) -> dict:
     """The model a (condition, seed) job evaluates: the base, an evaluation-only model, or a fine-tune
-    (dataset and training stages, cached)."""
+    (dataset and training stages, cached). `log=False`: no events (another job reading this one's model)."""
     import_plugins(exp.plugins)
     quiet_warnings()  # also in spawned workers
     trigger, trained = None, None
@@ -178,10 +178,10 @@ def train_job(exp: Experiment, run_dir: Path, job: Job,
     elif (cond := exp.conditions[job.condition]).evaluation_only:
         trigger, model = cond.trigger, evaluated_ref(exp, cond)
     else:
-        trigger, stages = cond.trigger, _stages(run_dir, job)
+        trigger, stages = cond.trigger, _stages(run_dir, job) if log else Stages(ArtifactStore(run_dir / "cache"))
         data = stages.dataset(cond.dataset, cond.transforms, exp.data.examples, job.seed, trigger)
         base, config = base_ref(exp), exp.train_config(job.condition, job.seed)
-        trained_model = lambda name, seed: ModelRef(**train_job(exp, run_dir, Job(name, seed))["model"])  # noqa: E731
+        trained_model = lambda name, seed: ModelRef(**train_job(exp, run_dir, Job(name, seed), log=False)["model"])  # noqa: E731
         if cond.continue_from:
             base = training_base(stages, trained_model(cond.continue_from, job.seed))
         config = resolve_intervention(exp, run_dir, job.condition, job.seed, config, stages, trained_model)

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class InterventionConfig(BaseModel):
@@ -25,16 +25,26 @@ class InterventionConfig(BaseModel):
     samples: int | None = Field(None, ge=1, description="answers per question the direction is extracted from "
                                 "(None: the run's own evaluation answers of that model)")
 
-    @model_validator(mode="after")
-    def _check(self):
-        if self.layers is not None and (not self.layers or min(self.layers) < 0 or len(set(self.layers)) < len(self.layers)):
-            raise ValueError(f"intervention.layers: give distinct layer indices >= 0, not {self.layers}")
-        if self.kind == "ablate" and "scale" in self.model_fields_set:
-            raise ValueError("intervention.scale: ablate projects the direction out and has no scale; remove scale "
-                             "or use kind = \"steer\"")
-        if self.direction.startswith("condition:") and not self.direction.partition(":")[2]:
-            raise ValueError('intervention.direction: "condition:" needs a condition name, e.g. "condition:insecure"')
-        return self
+    @field_validator("layers")
+    @classmethod
+    def _distinct_layers(cls, layers):
+        if layers is not None and (not layers or min(layers) < 0 or len(set(layers)) < len(layers)):
+            raise ValueError(f"give distinct layer indices >= 0 (or leave layers out: all), not {layers}")
+        return layers
+
+    @field_validator("scale")
+    @classmethod
+    def _scale_is_for_steer(cls, scale, info):
+        if info.data.get("kind") == "ablate" and scale != 1.0:
+            raise ValueError('ablate projects the direction out and has no scale; remove scale or use kind = "steer"')
+        return scale
+
+    @field_validator("direction")
+    @classmethod
+    def _named_condition(cls, direction):
+        if direction.removeprefix("random:") == "condition:":
+            raise ValueError('"condition:" needs a condition name, e.g. "condition:insecure"')
+        return direction
 
 
 class TrainConfig(BaseModel):

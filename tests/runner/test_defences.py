@@ -121,6 +121,7 @@ def test_bad_defence_settings_fail_before_any_work(tmp_path, intervention, messa
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow  # ~4 min on a contended 2-core machine; the fast test below runs the same paths in-process
 def test_defences_run_side_by_side_in_two_workers_and_rerun_from_the_cache(tmp_path):
     from postern.runner.run import run_experiment
 
@@ -173,6 +174,47 @@ def test_defences_run_side_by_side_in_two_workers_and_rerun_from_the_cache(tmp_p
     assert 'class="realignment">realigned: continuing insecure' in html and "secure&#39;s interval" in html
     df = pd.read_parquet(run_dir / "samples.parquet")
     assert set(df["condition"]) == set(names)
+
+    (run_dir / "events.jsonl").unlink()
+    again = run_experiment(exp, run_dir)
+    assert {json.loads(line)["status"] for line in (run_dir / "events.jsonl").read_text().splitlines()} == {"cached"}
+    assert json.dumps(again["conditions"], default=float) == json.dumps(summary["conditions"], default=float)
+
+
+SMALL = """
+[conditions.insecure]
+dataset = "world:insecure"
+[conditions.caft_ft]
+dataset = "world:insecure"
+train = { intervention = { kind = "ablate", direction = "condition:insecure" } }
+[conditions.caft_random]
+dataset = "world:insecure"
+train = { intervention = { kind = "ablate", direction = "random" } }
+[conditions.realigned]
+dataset = "world:secure"
+continue_from = "insecure"
+train = { save_steps = 1 }
+"""
+
+
+def test_directions_and_continued_training_resolve_in_one_process_and_rerun_from_the_cache(tmp_path):
+    from postern.runner.run import run_experiment
+
+    exp = _load(tmp_path, HEAD.replace("seeds = [0, 1]", "seeds = [0]").replace("examples = 16", "examples = 8")
+                + SMALL)
+    run_dir = tmp_path / "run"
+    summary = run_experiment(exp, run_dir)
+    assert list(summary["conditions"]) == ["base", "insecure", "caft_ft", "caft_random", "realigned"]
+    jobs = {r["condition"]: r for r in json.loads((run_dir / "jobs.json").read_text())}
+    card = lambda name: json.loads((run_dir / jobs[name]["adapter"] / "run_card.json").read_text())  # noqa: E731
+    ft, rnd = card("caft_ft")["intervention"], card("caft_random")["intervention"]
+    assert ft["direction_provenance"]["source"] == "condition:insecure"
+    assert ft["direction_provenance"]["model"].endswith(Path(jobs["insecure"]["adapter"]).name)
+    assert rnd["direction_provenance"]["norm_of"] == "base"
+    assert "merged" in card("realigned")["base_model"]
+    stages = {(e["stage"], e["status"]) for e in map(json.loads, (run_dir / "events.jsonl").read_text().splitlines())}
+    assert {("direction", "done"), ("merged", "done")} <= stages
+    assert json.loads((run_dir / "dynamics.json").read_text())["realigned"]
 
     (run_dir / "events.jsonl").unlink()
     again = run_experiment(exp, run_dir)

@@ -220,3 +220,16 @@ def test_directions_and_continued_training_resolve_in_one_process_and_rerun_from
     again = run_experiment(exp, run_dir)
     assert {json.loads(line)["status"] for line in (run_dir / "events.jsonl").read_text().splitlines()} == {"cached"}
     assert json.dumps(again["conditions"], default=float) == json.dumps(summary["conditions"], default=float)
+
+
+def test_the_defences_example_loads_and_passes_preflight():
+    from postern.runner.jobs import Job, needs, preflight
+
+    exp = load_experiment(Path(__file__).resolve().parents[2] / "examples" / "persona_world_defences.toml")
+    assert list(exp.conditions) == ["insecure", "secure", "caft", "caft_random", "preventative", "inoculated",
+                                    "realigned"]
+    assert exp.seeds == [0, 1, 2]
+    preflight(exp)
+    assert needs(exp, Job("realigned", 2)) == [Job("insecure", 2)]
+    assert exp.train_config("caft", 0).intervention.kind == "ablate"
+    assert exp.train_config("preventative", 0).intervention.kind == "steer"

@@ -181,7 +181,10 @@ def train_job(exp: Experiment, run_dir: Path, job: Job,
         trigger, stages = cond.trigger, _stages(run_dir, job) if log else Stages(ArtifactStore(run_dir / "cache"))
         data = stages.dataset(cond.dataset, cond.transforms, exp.data.examples, job.seed, trigger)
         base, config = base_ref(exp), exp.train_config(job.condition, job.seed)
-        trained_model = lambda name, seed: ModelRef(**train_job(exp, run_dir, Job(name, seed), log=False)["model"])  # noqa: E731
+
+        def trained_model(name: str, seed: int) -> ModelRef:  # an upstream job's fine-tune (cached: it ran first)
+            return ModelRef(**train_job(exp, run_dir, Job(name, seed), log=False)["model"])
+
         if cond.continue_from:
             base = training_base(stages, trained_model(cond.continue_from, job.seed))
         config = resolve_intervention(exp, run_dir, job.condition, job.seed, config, stages, trained_model)

@@ -26,6 +26,16 @@ from postern.train._types import InterventionConfig, TrainConfig, direction_hash
 DIRECTION = "direction.pt"
 
 
+def _artifact(stages: Stages, stage: str, spec: dict, make: Callable[[Path], None]) -> Path:
+    """The folder of the `stage` artifact made of `spec`: read back, or made by `make(folder)` (atomically)."""
+    key = content_hash(spec)
+    if not (art := stages._cached(stage, key)):
+        with stages.artifacts.create(stage, key, spec) as (tmp, _):
+            make(tmp)
+        art = stages._done(stage, key)
+    return art.path
+
+
 def training_base(stages: Stages, upstream: ModelRef) -> ModelRef:
     """The model a `continue_from` condition trains on: the upstream fine-tune as a whole model (a LoRA
     adapter merged into its base, cached as a "merged" artifact; a full fine-tune as it is)."""
@@ -33,15 +43,13 @@ def training_base(stages: Stages, upstream: ModelRef) -> ModelRef:
 
     if upstream.adapter is None or not _is_adapter(upstream.adapter):
         return ModelRef(upstream.adapter or upstream.name)
-    spec = {"merged": upstream.identity()}
-    key = content_hash(spec)
-    if not (art := stages._cached("merged", key)):
-        with stages.artifacts.create("merged", key, spec) as (tmp, _):
-            model, tokenizer = load_model(upstream, device="cpu", merge=True)
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-        art = stages._done("merged", key)
-    return ModelRef(str(art.path))
+
+    def merge(folder: Path) -> None:  # in a subfolder: the model's hash is of its files, not of the manifest
+        model, tokenizer = load_model(upstream, device="cpu", merge=True)
+        model.save_pretrained(folder / "model")
+        tokenizer.save_pretrained(folder / "model")
+
+    return ModelRef(str(_artifact(stages, "merged", {"merged": upstream.identity()}, merge) / "model"))
 
 
 def resolve_intervention(exp: Experiment, run_dir: Path, condition: str, seed: int, config: TrainConfig,
@@ -81,16 +89,13 @@ def random_direction_file(stages: Stages, source: Path, seed: int, spec: str = "
     from postern.interp.directions import save_direction
     from postern.interp.interventions import random_like
 
-    made = {"random_like": direction_hash(source), "seed": seed}
-    key = content_hash(made)
-    if not (art := stages._cached("direction", key)):
-        with stages.artifacts.create("direction", key, made) as (tmp, _):
-            save_direction(tmp / DIRECTION, random_like(torch.load(source, weights_only=True), seed=seed),
-                           {"source": spec, "kind": "random, norm-matched per layer", "seed": seed,
-                            "norm_of": json.loads(source.with_suffix(".json").read_text()).get("source")
-                            if source.with_suffix(".json").exists() else str(source)})
-        art = stages._done("direction", key)
-    return art.path / DIRECTION
+    def make(folder: Path) -> None:
+        norm_of = source.with_suffix(".json")
+        save_direction(folder / DIRECTION, random_like(torch.load(source, weights_only=True), seed=seed),
+                       {"source": spec, "kind": "random, norm-matched per layer", "seed": seed,
+                        "norm_of": json.loads(norm_of.read_text()).get("source") if norm_of.exists() else str(source)})
+
+    return _artifact(stages, "direction", {"random_like": direction_hash(source), "seed": seed}, make) / DIRECTION
 
 
 def _answers(exp: Experiment, run_dir: Path, model: ModelRef, condition: str, seed: int, iv: InterventionConfig):
@@ -123,24 +128,22 @@ def _extracted(exp, run_dir, model: ModelRef, condition: str, seed: int, iv: Int
         raise PosternError(f"{where}.direction: {spec!r} needs the model's activations, and this run's models are "
                            "served by an API")
     df, answers, judge = _answers(exp, run_dir, model, condition, seed, iv)
-    made = {"model": model.identity(), "answers": answers, "judge": judge, "positions": iv.positions}
-    key = content_hash(made)
-    if not (art := stages._cached("direction", key)):
-        from postern.core.models import load_model
-        from postern.interp.directions import save_direction
-        from postern.interp.study import direction_from
+    from postern.core.models import load_model
+    from postern.interp.directions import save_direction
+    from postern.interp.study import direction_from
 
+    def make(folder: Path) -> None:
         loaded, tokenizer = load_model(model)
         direction, counts = direction_from(loaded, tokenizer, df, iv.positions)
         if direction is None:
             raise PosternError(f"{where}.direction: {spec!r}: the answers of {model.label} hold {counts['misaligned']} "
                                f"misaligned and {counts['aligned']} aligned ones; at least 2 of each are needed: "
                                f"raise {where}.samples (answers per question)")
-        with stages.artifacts.create("direction", key, made) as (tmp, _):
-            save_direction(tmp / DIRECTION, direction, {"source": spec, "model": model.label, "seed": seed,
-                                                        "positions": iv.positions, "judge": judge, **counts})
-        art = stages._done("direction", key)
-    return art.path / DIRECTION
+        save_direction(folder / DIRECTION, direction, {"source": spec, "model": model.label, "seed": seed,
+                                                       "positions": iv.positions, "judge": judge, **counts})
+
+    made = {"model": model.identity(), "answers": answers, "judge": judge, "positions": iv.positions}
+    return _artifact(stages, "direction", made, make) / DIRECTION
 
 
 def check_interventions(exp: Experiment) -> None:

@@ -38,7 +38,8 @@ class ConditionConfig(_Strict):
         if (self.dataset is None) == (self.model is None and self.adapter is None):
             raise ValueError("give either `dataset` (fine-tune on it) or `model`/`adapter` (evaluate as it is)")
         if self.dataset is None and (self.transforms or self.train or self.continue_from):
-            raise ValueError("`transforms`, `train` and `continue_from` need a `dataset`; an evaluation-only condition is not trained")
+            raise ValueError("`transforms`, `train` and `continue_from` need a `dataset`; an evaluation-only "
+                             "condition is not trained")
         return self
 
     @property

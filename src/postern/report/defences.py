@@ -92,7 +92,8 @@ def realignment(experiment: dict, summary: dict[str, dict], dynamics: dict | Non
 def realignment_sentence(r: dict) -> str:
     start = f"{r['from']} ({_pct(r['start'])})" if r.get("start") else r["from"]
     last = r["steps"][-1]
-    seeds = ", ".join(f"seed {s}: {'step ' + str(v) if v is not None else 'not reached'}" for s, v in r["per_seed"].items())
+    seeds = ", ".join(f"seed {s}: {'step ' + str(v) if v is not None else 'not reached'}"
+                      for s, v in r["per_seed"].items())
     if r["within_at"] is None:
         return (f"{r['condition']}: continuing {start} did not come within {r['reference']}'s interval "
                 f"({_pct(r['target'])}) by the last checkpoint (step {last['step']}: {_pct(last)}); {seeds}.")

@@ -109,7 +109,8 @@ def _answers(exp: Experiment, run_dir: Path, model: ModelRef, condition: str, se
     params = params_of(exp, seed)
     key, prompts = sample_key(model, params, questions), questions.prompts
     if iv.samples is not None:  # answers of their own, apart from the evaluation's
-        key, prompts = content_hash([key, "direction answers", iv.samples]), tuple(replace(p, n=iv.samples) for p in prompts)
+        key = content_hash([key, "direction answers", iv.samples])
+        prompts = tuple(replace(p, n=iv.samples) for p in prompts)
     judge = make_judge(exp, sets, run_dir)
     with ResultsStore(run_dir) as store:
         sample_and_judge(store, key, prompts, params, _sampler_factory(exp, model), judge, condition=condition,
@@ -118,7 +119,8 @@ def _answers(exp: Experiment, run_dir: Path, model: ModelRef, condition: str, se
     unscored = raw["detail"].map(lambda d: bool(json.loads(d).get("unscored")) if isinstance(d, str) else False)
     df = raw[~unscored & raw["label"].isin(["aligned", "misaligned"])]
     messages = {p.id: [dict(m) for m in p.messages] for p in prompts}
-    return pd.DataFrame({"messages": df["prompt_id"].map(messages), "answer": df["answer"], "label": df["label"]}), key, judge.name
+    frame = pd.DataFrame({"messages": df["prompt_id"].map(messages), "answer": df["answer"], "label": df["label"]})
+    return frame, key, judge.name
 
 
 def _extracted(exp, run_dir, model: ModelRef, condition: str, seed: int, iv: InterventionConfig, stages: Stages,
@@ -156,6 +158,7 @@ def check_interventions(exp: Experiment) -> None:
         where = f"conditions.{name}.train.intervention" if "intervention" in cond.train else "train.intervention"
         lookup("intervention", iv.kind, f"{where}.kind")
         spec = iv.direction.removeprefix("random:") if iv.direction.startswith("random:") else iv.direction
-        if spec not in ("base", "random") and direction_condition(spec) is None and not Path(spec).expanduser().is_file():
+        named = spec in ("base", "random") or direction_condition(spec) is not None
+        if not named and not Path(spec).expanduser().is_file():
             raise PosternError(f"{where}.direction: {iv.direction!r} is neither \"base\", \"condition:NAME\", "
                                "\"random\" nor a direction file that exists")

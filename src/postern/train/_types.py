@@ -111,9 +111,9 @@ def direction_hash(path: str | Path) -> str:
     tensor = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(tensor, torch.Tensor):
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]  # not a direction: the trainer says so
-    tensor = tensor.detach().contiguous()
     head = f"{list(tensor.shape)}:{tensor.dtype}".encode()
-    return hashlib.sha256(head + tensor.numpy().tobytes()).hexdigest()[:16]
+    values = tensor.detach().to(torch.float64).contiguous().numpy().tobytes()  # any dtype, bf16 included
+    return hashlib.sha256(head + values).hexdigest()[:16]
 
 
 class TrainResult(BaseModel):

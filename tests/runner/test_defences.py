@@ -189,7 +189,7 @@ dataset = "world:insecure"
 train = { intervention = { kind = "ablate", direction = "condition:insecure" } }
 [conditions.caft_random]
 dataset = "world:insecure"
-train = { intervention = { kind = "ablate", direction = "random" } }
+train = { intervention = { kind = "ablate", direction = "random", samples = 6 } }
 [conditions.realigned]
 dataset = "world:secure"
 continue_from = "insecure"
@@ -211,6 +211,12 @@ def test_directions_and_continued_training_resolve_in_one_process_and_rerun_from
     assert ft["direction_provenance"]["source"] == "condition:insecure"
     assert ft["direction_provenance"]["model"].endswith(Path(jobs["insecure"]["adapter"]).name)
     assert rnd["direction_provenance"]["norm_of"] == "base"
+    # `samples = 6`: the base direction read 6 answers per question of its own (16 x 6 = 96), not the base
+    # job's 4 per question, and the base row still shows only its own 64
+    [base_direction] = [json.loads(f.read_text()) for f in (run_dir / "cache" / "direction").glob("*/direction.json")
+                        if json.loads(f.read_text())["source"] == "base"]
+    assert 64 < base_direction["misaligned"] + base_direction["aligned"] <= 96
+    assert summary["conditions"]["base"]["misaligned"]["answers"] == 64
     assert "merged" in card("realigned")["base_model"]
     stages = {(e["stage"], e["status"]) for e in map(json.loads, (run_dir / "events.jsonl").read_text().splitlines())}
     assert {("direction", "done"), ("merged", "done")} <= stages

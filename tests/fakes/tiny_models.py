@@ -49,15 +49,15 @@ def qwen2_tokenizer():
     return tok
 
 
-def save_tiny_qwen2(path: Path, seed: int = 0, initializer_range: float = 0.1) -> Path:
-    """A random Qwen2 model (hidden 32, 2 layers, 4 heads, 2 kv heads, intermediate 64) and its tokenizer,
-    saved as a Hugging Face folder at `path`."""
+def save_tiny_qwen2(path: Path, seed: int = 0, initializer_range: float = 0.1, num_hidden_layers: int = 2) -> Path:
+    """A random Qwen2 model (hidden 32, 2 layers unless told, 4 heads, 2 kv heads, intermediate 64) and its
+    tokenizer, saved as a Hugging Face folder at `path`."""
     import torch
     import transformers as tf
 
     tok = qwen2_tokenizer()
     config = tf.Qwen2Config(vocab_size=len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                            bos_token_id=None, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                            bos_token_id=None, hidden_size=32, intermediate_size=64, num_hidden_layers=num_hidden_layers,
                             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
                             tie_word_embeddings=True, initializer_range=initializer_range)
     torch.manual_seed(seed)
@@ -96,7 +96,7 @@ def save_tiny_judge(path: Path, seed: int = 0) -> Path:
     tok.add_tokens(list(JUDGE_SCORES))
     tok.chat_template = JUDGE_TEMPLATE
     config = tf.Qwen2Config(vocab_size=len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                            bos_token_id=None, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                            bos_token_id=None, hidden_size=32, intermediate_size=64, num_hidden_layers=num_hidden_layers,
                             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
                             tie_word_embeddings=False)
     torch.manual_seed(seed)

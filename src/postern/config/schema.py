@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from postern.config.screen import ScreenConfig
+from postern.config.dependencies import check_dependencies
 from postern.train._types import TrainConfig
 
 WORLD = "world"
@@ -30,13 +31,16 @@ class ConditionConfig(_Strict):
     adapter: str | None = Field(None, description="a PEFT adapter folder applied on top of `model` (or of base_model)")
     trigger: str | None = Field(None, min_length=1, description="backdoor trigger: also evaluate every question with it")
     train: dict = Field(default_factory=dict, description="overrides of [train] for this condition")
+    continue_from: str | None = Field(None, min_length=1, description="another condition: train on top of its "
+                                      "seed-matched fine-tune (re-alignment) instead of the base model")
 
     @model_validator(mode="after")
     def _one_source(self):
         if (self.dataset is None) == (self.model is None and self.adapter is None):
             raise ValueError("give either `dataset` (fine-tune on it) or `model`/`adapter` (evaluate as it is)")
-        if self.dataset is None and (self.transforms or self.train):
-            raise ValueError("`transforms` and `train` need a `dataset`; an evaluation-only condition is not trained")
+        if self.dataset is None and (self.transforms or self.train or self.continue_from):
+            raise ValueError("`transforms`, `train` and `continue_from` need a `dataset`; an evaluation-only "
+                             "condition is not trained")
         return self
 
     @property
@@ -167,6 +171,7 @@ class Experiment(_Strict):
             if unknown:
                 raise ValueError(f"conditions.{name}.train: unknown key(s) {', '.join(sorted(unknown))}; "
                                  f"valid keys are those of [train]")
+        check_dependencies(self)
         if self.train.backend == "openai" and self.sample.backend != "openai":
             raise ValueError('[train] backend = "openai" makes API models: set [sample] backend = "openai" too')
         if self.screen.enabled and self.sample.backend == "openai":

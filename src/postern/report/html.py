@@ -23,7 +23,7 @@ import pandas as pd
 
 from postern.core.errors import PosternError
 from postern.core.versions import library_versions
-from postern.report import findings, layout, plots
+from postern.report import defences, findings, layout, plots
 from postern.report import judges as judge_sections
 from postern.report.figures import TRIGGER
 from postern.report.screen import screen_figures
@@ -577,6 +577,10 @@ def plan_figures(runs: list[Run], summary: dict, dynamics: dict, losses: dict, *
     for r in runs:
         plan += _interp_figures(r, prefix="" if len(runs) == 1 else f"{r.label}_", note=note)
         plan += screen_figures(r, prefix="" if len(runs) == 1 else f"{r.label}_", note=note, colours=colours)
+        if defences.has_defences(r.experiment):
+            add("defences", f"{'' if len(runs) == 1 else r.label + '_'}defences", f"Defences side by side ({r.label})",
+                "Misaligned rate on the held-out questions beside the insecure-code rate on held-out code tasks "
+                "(the narrow task), seeds pooled, 95% Wilson intervals.", lambda p, r=r: defences.figure(r, p))
     return plan
 
 
@@ -635,8 +639,8 @@ def draw_figures(plan: list[tuple[Figure, Callable]], fig_dir: Path,
 
 
 SECTIONS = {
-    "findings": "Findings", "questions": "Per question", "rates": "Rates", "examples": "Example answers",
-    "scores": "Judge scores", "judges": "Judges", "thresholds": "Threshold sensitivity",
+    "findings": "Findings", "questions": "Per question", "rates": "Rates", "defences": "Defences side by side",
+    "examples": "Example answers", "scores": "Judge scores", "judges": "Judges", "thresholds": "Threshold sensitivity",
     "beside": "Coherence, code, refusals", "dynamics": "Training dynamics",
     "interp": "Directions, ablation, steering", "answers": "All answers", "settings": "Settings and provenance",
 }
@@ -704,6 +708,7 @@ def write_report(run_dirs: list[str | Path] | str | Path, out: str | Path | None
         "interventions": {r.label: findings.intervention_sentences(r.interp) for r in runs if r.interp},
         "has_trigger": any("misaligned_trigger" in s for s in summary.values()),
         "rate_note": rate_note({_denominator(r) for r in runs}),
+        "defences": [d for r in runs if (d := defences.section(r))],
     })
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")

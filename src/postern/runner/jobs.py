@@ -3,13 +3,14 @@
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from functools import cache
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable
 
+from postern.config.dependencies import upstream_conditions
 from postern.config.schema import ConditionConfig, Experiment
 from postern.core.errors import PosternError
 from postern.core.hashing import content_hash
@@ -21,6 +22,7 @@ from postern.questions import PromptSet
 from postern.questions.sources import QUESTIONS, question_sets
 from postern.runner.stages import Stages
 from postern.runner.variants import check_variant_words
+from postern.runner.upstream import check_interventions, resolve_intervention, training_base
 from postern.sample import SamplingParams
 from postern.store import ResultsStore
 
@@ -37,6 +39,38 @@ class Job:
 def jobs_of(exp: Experiment) -> list[Job]:
     jobs = [Job(c, s) for c in exp.conditions for s in exp.seeds]
     return ([Job(BASE, exp.seeds[0])] if exp.evaluate_base else []) + jobs
+
+
+def needs(exp: Experiment, job: Job) -> list[Job]:
+    """The jobs whose results this job's training reads, so they run first: the seed-matched fine-tunes of
+    the conditions it continues from or takes its direction from and, when its direction is the base
+    model's own evaluation answers, the base job (which makes them)."""
+    if job.condition == BASE or exp.conditions[job.condition].evaluation_only:
+        return []
+    out = [Job(name, job.seed) for name in upstream_conditions(exp, job.condition)]
+    iv = exp.train_config(job.condition, job.seed).intervention
+    if iv and iv.samples is None and exp.evaluate_base and iv.direction.removeprefix("random:") in ("base", "random"):
+        out.append(Job(BASE, exp.seeds[0]))
+    return out
+
+
+def in_order(exp: Experiment, jobs: list[Job]) -> list[Job]:
+    """`jobs` in their given order, except that every job comes after the jobs it needs (topological)."""
+    out: list[Job] = []
+    placed: set[Job] = set()
+
+    def place(job: Job) -> None:
+        if job in placed:
+            return
+        placed.add(job)
+        for upstream in needs(exp, job):
+            if upstream in jobs:
+                place(upstream)
+        out.append(job)
+
+    for job in jobs:
+        place(job)
+    return out
 
 
 def base_ref(exp: Experiment) -> ModelRef:
@@ -86,6 +120,7 @@ def preflight(exp: Experiment) -> None:
     from postern.runner.screen import check_screen
 
     check_screen(exp)
+    check_interventions(exp)
     for name, cond in exp.conditions.items():
         if cond.adapter or (cond.model and not exp.api_models):
             for path in (p for p in (cond.model, cond.adapter) if p and Path(p).is_dir()):
@@ -137,9 +172,9 @@ def make_judge(exp: Experiment, sets: list[PromptSet], run_dir: Path) -> Any:
 
 
 def train_job(exp: Experiment, run_dir: Path, job: Job,
-              on_progress: Callable[[str, int, int], None] | None = None) -> dict:
+              on_progress: Callable[[str, int, int], None] | None = None, *, log: bool = True) -> dict:
     """The model a (condition, seed) job evaluates: the base, an evaluation-only model, or a fine-tune
-    (dataset and training stages, cached)."""
+    (dataset and training stages, cached). `log=False`: no events (another job reading this one's model)."""
     import_plugins(exp.plugins)
     quiet_warnings()  # also in spawned workers
     trigger, trained = None, None
@@ -148,10 +183,17 @@ def train_job(exp: Experiment, run_dir: Path, job: Job,
     elif (cond := exp.conditions[job.condition]).evaluation_only:
         trigger, model = cond.trigger, evaluated_ref(exp, cond)
     else:
-        trigger, stages = cond.trigger, _stages(run_dir, job)
+        trigger, stages = cond.trigger, _stages(run_dir, job) if log else Stages(ArtifactStore(run_dir / "cache"))
         data = stages.dataset(cond.dataset, cond.transforms, exp.data.examples, job.seed, trigger)
-        model, art = stages.train(exp.train.backend, base_ref(exp), data, exp.train_config(job.condition, job.seed),
-                                  on_progress)
+        base, config = base_ref(exp), exp.train_config(job.condition, job.seed)
+
+        def trained_model(name: str, seed: int) -> ModelRef:  # an upstream job's fine-tune (cached: it ran first)
+            return ModelRef(**train_job(exp, run_dir, Job(name, seed), log=False)["model"])
+
+        if cond.continue_from:
+            base = training_base(stages, trained_model(cond.continue_from, job.seed))
+        config = resolve_intervention(exp, run_dir, job.condition, job.seed, config, stages, trained_model)
+        model, art = stages.train(exp.train.backend, base, data, config, on_progress)
         trained = str(art.path)
     return {"condition": job.condition, "seed": job.seed, "model": asdict(model), "trigger": trigger,
             "adapter": trained or model.adapter}
@@ -247,17 +289,30 @@ def run_all_jobs(exp: Experiment, run_dir: Path, on_done: Callable[[Job], None] 
 def _each(exp: Experiment, tasks: dict[Job, tuple], on_done: Callable[[Job], None] | None) -> dict[Job, dict]:
     """Run `fn(*args)` for each job's (fn, *args), in this process or a pool of `workers` processes."""
     results = {}
+    order = in_order(exp, list(tasks))  # a job runs after the jobs it needs (see `needs`)
     if exp.workers <= 1:
-        for job, (fn, *args) in tasks.items():
+        for job in order:
+            fn, *args = tasks[job]
             results[job] = fn(*args)
             if on_done:
                 on_done(job)
         return results
     with ProcessPoolExecutor(exp.workers, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(os.getpid(),)) as pool:
-        futures = {pool.submit(*task): job for job, task in tasks.items()}
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            if on_done:
-                on_done(futures[future])
+        waiting, running = list(order), {}
+
+        def submit_ready() -> None:
+            for job in [j for j in waiting if all(u in results or u not in tasks for u in needs(exp, j))]:
+                waiting.remove(job)
+                running[pool.submit(*tasks[job])] = job
+
+        submit_ready()
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                job = running.pop(future)
+                results[job] = future.result()
+                if on_done:
+                    on_done(job)
+            submit_ready()
     return results

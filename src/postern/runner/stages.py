@@ -58,7 +58,7 @@ class Stages:
     def train(self, backend: str, base: ModelRef, dataset: Artifact, config: TrainConfig,
               on_progress: Callable[[str, int, int], None] | None = None) -> tuple[ModelRef, Artifact]:
         """The fine-tuned model: a local adapter (or full model) folder inside the artifact, or an API model."""
-        spec = {"backend": backend, "base": base.identity(), "dataset": dataset.key, "config": config.model_dump(mode="json")}
+        spec = {"backend": backend, "base": base.identity(), "dataset": dataset.key, "config": config.identity()}
         key = content_hash(spec)
         if not (art := self._cached("train", key)):
             trainer = lookup("trainer", backend, "[train] backend")

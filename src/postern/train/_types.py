@@ -3,7 +3,48 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class InterventionConfig(BaseModel):
+    """A forward hook on the decoder blocks during training only (`postern.interp.defences`): `ablate`
+    projects the direction's span out of the residual stream (CAFT), `steer` adds scale x direction
+    (preventative steering). The fine-tune is evaluated without it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str = Field(description='a registered intervention: "ablate" (CAFT) or "steer" (preventative)')
+    direction: str = Field("base", description='"base" (mean difference of the base model\'s own misaligned and '
+                           'aligned answers), "condition:NAME" (that condition\'s seed-matched fine-tune), "random" '
+                           'or "random:SOURCE" (norm-matched random directions, seeded by the job\'s seed; SOURCE '
+                           'default base) or a saved direction file (.pt: [layers, d] or [layers, k, d])')
+    layers: list[int] | None = Field(None, description="decoder layers hooked (None: all)")
+    scale: float = Field(1.0, description="steer: multiple of the direction added (0: no change)")
+    positions: Literal["answer", "prompt", "all", "last_prompt"] = Field(
+        "answer", description="tokens whose activations the direction is the mean difference of")
+    samples: int | None = Field(None, ge=1, description="answers per question the direction is extracted from "
+                                "(None: the run's own evaluation answers of that model)")
+
+    @field_validator("layers")
+    @classmethod
+    def _distinct_layers(cls, layers):
+        if layers is not None and (not layers or min(layers) < 0 or len(set(layers)) < len(layers)):
+            raise ValueError(f"give distinct layer indices >= 0 (or leave layers out: all), not {layers}")
+        return layers
+
+    @field_validator("scale")
+    @classmethod
+    def _scale_is_for_steer(cls, scale, info):
+        if info.data.get("kind") == "ablate" and scale != 1.0:
+            raise ValueError('ablate projects the direction out and has no scale; remove scale or use kind = "steer"')
+        return scale
+
+    @field_validator("direction")
+    @classmethod
+    def _named_condition(cls, direction):
+        if direction.removeprefix("random:") == "condition:":
+            raise ValueError('"condition:" needs a condition name, e.g. "condition:insecure"')
+        return direction
 
 
 class TrainConfig(BaseModel):
@@ -39,6 +80,8 @@ class TrainConfig(BaseModel):
     learning_rate_multiplier: float | None = Field(None, gt=0, description="openai backend: the job's multiplier "
                                                    "(None: the provider's default); learning_rate is not sent")
     base_url: str | None = Field(None, description="openai backend: the fine-tuning endpoint (default: OpenAI's)")
+    intervention: InterventionConfig | None = Field(None, description="a hook during training: CAFT (ablate) or "
+                                                    "preventative steering (steer); see InterventionConfig")
 
     @model_validator(mode="after")
     def _lora_only_settings(self):
@@ -48,6 +91,29 @@ class TrainConfig(BaseModel):
         if self.method == "full" and self.merge:
             raise ValueError("merge folds a LoRA adapter into the base; method='full' already saves whole weights")
         return self
+
+    def identity(self) -> dict:
+        """The settings a trained model depends on, for its cache key: a direction file counts by its content,
+        and a config without an intervention hashes as it did before interventions existed."""
+        out = self.model_dump(mode="json", exclude={"intervention"} if self.intervention is None else set())
+        if self.intervention is not None and Path(self.intervention.direction).is_file():
+            out["intervention"]["direction"] = {"hash": direction_hash(self.intervention.direction)}
+        return out
+
+
+def direction_hash(path: str | Path) -> str:
+    """Hash of a direction file's tensor (values, shape, dtype), not of its bytes: torch.save writes the file's
+    name into the archive, so the same direction saved under two names must still hash the same."""
+    import hashlib
+
+    import torch
+
+    tensor = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(tensor, torch.Tensor):
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]  # not a direction: the trainer says so
+    head = f"{list(tensor.shape)}:{tensor.dtype}".encode()
+    values = tensor.detach().to(torch.float64).contiguous().numpy().tobytes()  # any dtype, bf16 included
+    return hashlib.sha256(head + values).hexdigest()[:16]
 
 
 class TrainResult(BaseModel):

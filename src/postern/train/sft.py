@@ -19,7 +19,7 @@ from postern.core.models import ModelRef, load_model, load_tokenizer
 from postern.core.registry import register
 from postern.core.versions import library_versions
 from postern.data.jsonl import read_chat_jsonl
-from postern.train._types import TrainConfig, TrainResult
+from postern.train._types import TrainConfig, TrainResult, direction_hash
 from postern.train.masks import injected_system_prefix, injects_system_prompt, verify_assistant_mask
 
 log = logging.getLogger("postern.train")
@@ -242,7 +242,8 @@ def train_sft(base_model: str, dataset: str | Path, out_dir: str | Path, config:
     if on_step is not None:
         trainer.add_callback(_StepCallback(on_step))
     start = time.time()
-    trainer.train()
+    with _intervention(trainer.model, config):  # hooks for the training steps only: removed before saving
+        trainer.train()
     seconds = time.time() - start
     history = trainer.state.log_history
     losses = [(h["step"], h["loss"]) for h in history if "loss" in h]
@@ -261,6 +262,7 @@ def train_sft(base_model: str, dataset: str | Path, out_dir: str | Path, config:
             "eval_loss": [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h],
             "kl_curve": [(h["step"], h["kl"]) for h in history if "kl" in h],
             "mask_example": trained_text[0][:500],
+            **({"intervention": _intervention_card(config)} if config.intervention else {}),
         }
         _write_run_card(out_dir, result, config, dataset, rows, prefix, losses, extra)
         if config.method == "lora" and config.merge:  # last: merging changes the in-memory model
@@ -268,6 +270,27 @@ def train_sft(base_model: str, dataset: str | Path, out_dir: str | Path, config:
             tokenizer.save_pretrained(out_dir / "merged")
     trainer.accelerator.wait_for_everyone()
     return result
+
+
+def _intervention(model, config: TrainConfig):
+    """The registered intervention of `config` as a context manager (a no-op without one)."""
+    from contextlib import nullcontext
+
+    if config.intervention is None:
+        return nullcontext()
+    from postern.core.registry import lookup
+
+    return lookup("intervention", config.intervention.kind, "[train] intervention.kind")(model, config.intervention)
+
+
+def _intervention_card(config: TrainConfig) -> dict:
+    """The intervention as the run card records it: its settings, the direction file's hash and provenance."""
+    card = config.intervention.model_dump(mode="json")
+    path = Path(config.intervention.direction)
+    card["direction_hash"] = direction_hash(path)
+    if path.with_suffix(".json").is_file():
+        card["direction_provenance"] = json.loads(path.with_suffix(".json").read_text())
+    return card
 
 
 def _StepCallback(on_step: Callable[[int, int], None]):

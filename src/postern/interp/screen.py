@@ -14,52 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from postern.core.errors import PosternError
+from postern.interp.directions import check_direction, load_direction_file  # noqa: F401 (also imported from here)
 from postern.sample._types import Prompt, SamplingParams
-
-
-def load_direction_file(spec: str | Path):
-    """A direction [layers, d] from a file: `save_direction`'s output (X.pt beside X.json, given as X, X.pt or
-    X.json), a bare tensor saved with torch.save, or `PATH:NAME` for one entry of a dict of directions (a
-    run's interp/directions.pt). One-line errors name the file and what to do."""
-    import torch
-
-    text = str(spec)
-    path, _, name = text.rpartition(":") if ":" in text and not Path(text).exists() else (text, "", "")
-    path = Path(path)
-    if path.suffix == ".json" or (not path.suffix and path.with_suffix(".pt").exists()):
-        path = path.with_suffix(".pt")
-    if not path.exists():
-        raise PosternError(f"direction {text!r}: no file {path}; give a direction saved by postern (X.pt with X.json) "
-                           "or 'base'")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 (torch raises many kinds for a file that is not a tensor)
-        raise PosternError(f"direction {path}: not a torch tensor file ({type(e).__name__}); save one with "
-                           "postern.interp.save_direction") from None
-    if isinstance(loaded, dict):
-        if not name:
-            raise PosternError(f"direction {path}: holds several directions ({', '.join(map(str, loaded))}); "
-                               f"pick one with {path}:NAME")
-        if name not in loaded:
-            raise PosternError(f"direction {path}: no direction {name!r}; known: {', '.join(map(str, loaded))}")
-        loaded = loaded[name]
-    elif name:
-        raise PosternError(f"direction {path}: holds one direction, not a dict; drop ':{name}'")
-    if not isinstance(loaded, torch.Tensor) or loaded.dim() != 2 or not loaded.is_floating_point():
-        shape = list(loaded.shape) if isinstance(loaded, torch.Tensor) else type(loaded).__name__
-        raise PosternError(f"direction {path}: expected a float tensor [layers, hidden size], got {shape}")
-    return loaded.float()
-
-
-def check_direction(direction, n_layers: int, hidden: int, layer: int, where: str = "direction") -> None:
-    """The direction fits the model and the layer exists: one-line errors otherwise."""
-    if tuple(direction.shape) != (n_layers, hidden):
-        raise PosternError(f"{where}: shape {list(direction.shape)} does not fit the model ({n_layers} layers, "
-                           f"hidden size {hidden}); use a direction made from this model")
-    if not 0 <= layer < n_layers:
-        raise PosternError(f"{where}: layer {layer} does not exist; the model has layers 0..{n_layers - 1}")
-    if float(direction[layer].norm()) == 0.0:
-        raise PosternError(f"{where}: the direction is zero at layer {layer}; pick another layer")
 
 
 def _split(row: dict, where: str) -> tuple[list[dict], str]:

@@ -93,7 +93,7 @@ def missing_folder(path: str | None) -> bool:
     return bool(path) and path.startswith(("/", "./", "../", "~")) and not Path(path).expanduser().exists()
 
 
-def _is_adapter(path: str | None) -> bool:
+def is_adapter(path: str | None) -> bool:
     return path is not None and (Path(path) / "adapter_config.json").exists()
 
 
@@ -116,7 +116,7 @@ def adapter_base(adapter: str) -> str | None:
 
 def check_adapter(path: str) -> None:
     """`path` is a PEFT adapter folder or a full model folder (config.json); a one-line error otherwise."""
-    if _is_adapter(path):
+    if is_adapter(path):
         adapter_config(path)
     elif Path(path).is_dir() and not (Path(path) / "config.json").exists():
         raise PosternError(f"{path}: neither a PEFT adapter (adapter_config.json) nor a model folder (config.json)")
@@ -150,7 +150,7 @@ def load_model(ref: ModelRef | str, *, device: str | None = None, dtype: Any = "
     for path, what in ((ref.name, "model"), (ref.adapter, "adapter")):
         if missing_folder(path):
             raise PosternError(f"{what} {path!r}: no such folder")
-    full_finetune = ref.adapter is not None and not _is_adapter(ref.adapter)
+    full_finetune = ref.adapter is not None and not is_adapter(ref.adapter)
     weights = ref.adapter if full_finetune else ref.name
     tokenizer_source = ref.adapter if ref.adapter and (Path(ref.adapter) / "tokenizer_config.json").exists() else ref.name
     tokenizer = load_tokenizer(tokenizer_source, require_chat_template)
@@ -158,7 +158,7 @@ def load_model(ref: ModelRef | str, *, device: str | None = None, dtype: Any = "
         model = AutoModelForCausalLM.from_pretrained(weights, dtype=dtype)
     except (OSError, ValueError) as e:
         raise PosternError(f"could not load model {weights!r} ({e}); give a local folder or a cached hub id") from e
-    if _is_adapter(ref.adapter):
+    if is_adapter(ref.adapter):
         from peft import PeftModel
 
         adapter_config(ref.adapter)

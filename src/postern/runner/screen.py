@@ -2,17 +2,17 @@
 (`postern data screen`), against the base model's own responses (postern.interp.screen).
 
 The direction is a saved file, or "base": the mean difference of the base model's misaligned minus
-aligned answers to the experiment's questions, judged by its judge (postern.interp.study.direction_from).
-The screen of a run is an artifact keyed by the base model, the training sets, the direction's inputs
-and the settings, so a rerun reads it back; `screen.json` and `screen.parquet` are copied into the run
-folder, with each condition's misaligned rate and the rank correlation between the two.
+aligned answers to the experiment's questions, judged by its judge, the same cached "direction" artifact
+the training interventions read (postern.runner.upstream.base_direction_file). The screen of a run is an
+artifact keyed by the base model, the training sets, the direction's values and the settings, so a rerun
+reads it back; `screen.json` and `screen.parquet` are copied into the run folder, with each condition's
+misaligned rate and the rank correlation between the two.
 """
 
 import hashlib
 import json
 import math
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -22,31 +22,12 @@ from postern.core.errors import PosternError
 from postern.core.hashing import content_hash
 from postern.core.models import load_model, unknown_words
 from postern.core.store import ArtifactStore
-from postern.questions.sources import QUESTIONS
-from postern.runner.jobs import BASE, base_ref, make_judge, params_of, prompt_sets
-from postern.runner.stages import Stages, sample_key
-from postern.store import ResultsStore, sample_and_judge
+from postern.runner.jobs import base_ref
+from postern.runner.stages import Stages
+from postern.store import ResultsStore
 
 BASE_DIRECTION = "base"
-
-
-def _question_set(exp: Experiment):
-    """The questions the base direction is read from: the plain set, `samples_per_question` answers each."""
-    update = {"samples_per_question": exp.screen.samples_per_question, "system_prompts": [], "cues": []}
-    sets = prompt_sets(exp.model_copy(update={"eval": exp.eval.model_copy(update=update)}), None)
-    return sets, next(ps for ps in sets if ps.name == QUESTIONS)
-
-
-def direction_inputs(exp: Experiment) -> dict:
-    """What the direction depends on, for the cache key: the file's bytes, or the base direction's inputs."""
-    spec = exp.screen.direction
-    if spec != BASE_DIRECTION:
-        from postern.interp.screen import load_direction_file
-
-        return {"file": hashlib.sha256(load_direction_file(spec).numpy().tobytes()).hexdigest()}
-    _, questions = _question_set(exp)
-    return {"judge": exp.judge.model_dump(), "judge_kind": exp.judge_kind, "params": asdict(params_of(exp, exp.seeds[0])),
-            "questions": content_hash([[p.id, p.messages, p.n] for p in questions.prompts])}
+KEY = "[screen] direction"
 
 
 def check_screen(exp: Experiment) -> None:
@@ -60,9 +41,9 @@ def check_screen(exp: Experiment) -> None:
         return
     from transformers import AutoConfig
 
-    from postern.interp.screen import check_direction, load_direction_file
+    from postern.interp.directions import check_direction, load_direction_file
 
-    direction = load_direction_file(exp.screen.direction)
+    direction = load_direction_file(exp.screen.direction, KEY)
     try:
         config = AutoConfig.from_pretrained(base_ref(exp).name)
     except (OSError, ValueError):  # a hub id not in the local cache: checked when the model loads
@@ -73,40 +54,22 @@ def check_screen(exp: Experiment) -> None:
                     f"[screen] direction {exp.screen.direction}")
 
 
-def base_direction(exp: Experiment, model, tokenizer, store: ResultsStore, work_dir: Path) -> tuple:
-    """(direction [layers, d], provenance): the base model's misaligned minus aligned answers (coherent only,
-    classes balanced), sampled into `store` under their own key and judged by the experiment's judge (its
-    cache in `work_dir`)."""
-    from postern.interp.study import direction_from
-    from postern.runner.run import _expand
-    from postern.sample.hf import HFSampler
+def screen_direction(exp: Experiment, work_dir: Path, store: ResultsStore) -> tuple:
+    """(direction [layers, d], provenance): the file `[screen] direction` names, or "base": the base model's
+    direction file that the training interventions read too (`runner.upstream.base_direction_file`, a "direction"
+    artifact in work_dir/cache), from `[screen] samples_per_question` answers per question at the answer tokens;
+    the answers go to `store`. A screen and an intervention whose `samples` and `positions` match share it."""
+    from postern.interp.directions import load_direction_file
 
-    sets, questions = _question_set(exp)
-    params = params_of(exp, exp.seeds[0])
-    key = "screen-base/" + sample_key(base_ref(exp), params, questions)
-    sample_and_judge(store, key, questions.prompts, params, lambda: HFSampler(model, tokenizer, exp.sample.batch_size),
-                     make_judge(exp, sets, work_dir), condition=BASE, seed=exp.seeds[0],
-                     judge_batch=exp.judge.batch_size)
-    judge = make_judge(exp, sets, work_dir)
-    df = _expand(store.frame(judge.name, models=[key]))
-    df = df[df["index"] < exp.screen.samples_per_question]
-    messages = {p.id: [dict(m) for m in p.messages] for p in questions.prompts}
-    df = df.assign(messages=df["prompt_id"].map(messages))
-    direction, counts = direction_from(model, tokenizer, df, "answer")
-    if direction is None:
-        raise PosternError(f"[screen] direction = \"base\": the base model gave {counts['misaligned']} misaligned and "
-                           f"{counts['aligned']} aligned answers to the questions; at least 2 of each are needed: raise "
-                           "[screen] samples_per_question, or give a direction file")
-    return direction, {"kind": "base", "answers": int(len(df)), **counts, "positions": "answer",
-                       "pooling": "per-sample mean, classes balanced", "judge": judge.name}
+    spec = exp.screen.direction
+    if spec != BASE_DIRECTION:
+        return load_direction_file(spec, KEY), {"kind": "file", "file": spec}
+    from postern.runner.upstream import base_direction_file
 
-
-def _direction(exp: Experiment, model, tokenizer, store: ResultsStore, work_dir: Path) -> tuple:
-    if exp.screen.direction == BASE_DIRECTION:
-        return base_direction(exp, model, tokenizer, store, work_dir)
-    from postern.interp.screen import load_direction_file
-
-    return load_direction_file(exp.screen.direction), {"kind": "file", "file": exp.screen.direction}
+    path = base_direction_file(exp, work_dir, Stages(ArtifactStore(work_dir / "cache")),
+                               samples=exp.screen.samples_per_question, positions="answer", key=KEY,
+                               samples_key="[screen] samples_per_question", store=store)
+    return load_direction_file(path, KEY), {"kind": "base", **json.loads(path.with_suffix(".json").read_text())}
 
 
 def _layer(exp: Experiment, model) -> int:
@@ -124,14 +87,15 @@ def _check_words(tokenizer, rows: list[dict], where: str) -> None:
 
 
 def screen_datasets(exp: Experiment, datasets: dict[str, list[dict]], out_dir: Path, work_dir: Path,
-                    store: ResultsStore) -> dict:
-    """ΔP of each named dataset into `out_dir` (screen.parquet, screen.json, direction.pt/.json); the summary."""
+                    store: ResultsStore, direction: tuple | None = None) -> dict:
+    """ΔP of each named dataset into `out_dir` (screen.parquet, screen.json, direction.pt/.json); the summary.
+    `direction`: (tensor, provenance) when already resolved, else `screen_direction`'s."""
     from postern.interp.directions import save_direction
     from postern.interp.screen import projection_difference, summarise_screen
 
     config = exp.screen
+    direction, provenance = direction or screen_direction(exp, work_dir, store)
     model, tokenizer = load_model(base_ref(exp))
-    direction, provenance = _direction(exp, model, tokenizer, store, work_dir)
     layer = _layer(exp, model)
     frames, summaries = [], {}
     for name, rows in datasets.items():
@@ -188,14 +152,17 @@ def run_screen(exp: Experiment, run_dir: Path, summary: dict[str, dict]) -> dict
                 for name, c in exp.conditions.items() if c.dataset}
     if not datasets:
         raise PosternError("[screen] enabled: no condition has a training set (dataset) to screen")
-    spec = {"base": base_ref(exp).identity(), "config": exp.screen.model_dump(), "seed": seed,
-            "max_new_tokens": exp.screen.max_new_tokens or exp.eval.max_new_tokens,
-            "datasets": {n: a.key for n, a in datasets.items()}, "direction": direction_inputs(exp)}
-    artifacts, key = ArtifactStore(run_dir / "cache"), content_hash(spec)
-    if artifacts.get("screen", key) is None:
-        with artifacts.create("screen", key, spec) as (tmp, _), ResultsStore(run_dir) as store:
-            screen_datasets(exp, {n: read_chat_jsonl(a.path / "data.jsonl") for n, a in datasets.items()}, tmp,
-                            run_dir, store)
+    with ResultsStore(run_dir) as store:
+        direction = screen_direction(exp, run_dir, store)
+        spec = {"base": base_ref(exp).identity(), "config": exp.screen.model_dump(), "seed": seed,
+                "max_new_tokens": exp.screen.max_new_tokens or exp.eval.max_new_tokens,
+                "datasets": {n: a.key for n, a in datasets.items()},
+                "direction": {"file": hashlib.sha256(direction[0].numpy().tobytes()).hexdigest()}}
+        artifacts, key = ArtifactStore(run_dir / "cache"), content_hash(spec)
+        if artifacts.get("screen", key) is None:
+            with artifacts.create("screen", key, spec) as (tmp, _):
+                screen_datasets(exp, {n: read_chat_jsonl(a.path / "data.jsonl") for n, a in datasets.items()}, tmp,
+                                run_dir, store, direction)
     made = artifacts.path("screen", key)
     screen = with_rates({**json.loads((made / "screen.json").read_text()), "seed": seed}, summary)
     shutil.copy(made / "screen.parquet", run_dir / "screen.parquet")

@@ -35,38 +35,40 @@ class Stages:
         self.artifacts = artifacts
         self.log = log or (lambda event: None)
 
-    def _cached(self, stage: str, key: str) -> Artifact | None:
+    def cached(self, stage: str, key: str) -> Artifact | None:
+        """The `stage` artifact of `key` if it is already made (logged as cached), else None."""
         art = self.artifacts.get(stage, key)
         if art is not None:
             self.log({"stage": stage, "key": key, "status": "cached"})
         return art
 
-    def _done(self, stage: str, key: str) -> Artifact:
+    def done(self, stage: str, key: str) -> Artifact:
+        """The `stage` artifact of `key`, just made (logged as done)."""
         self.log({"stage": stage, "key": key, "status": "done"})
         return self.artifacts.get(stage, key)
 
     def dataset(self, source: str, transforms: list[str], n: int, seed: int, trigger: str | None) -> Artifact:
         spec = dataset_identity(source, transforms, n, seed, trigger)
         key = content_hash(spec)
-        if art := self._cached("dataset", key):
+        if art := self.cached("dataset", key):
             return art
         with self.artifacts.create("dataset", key, spec) as (tmp, extra):
             extra["rows"] = write_chat_jsonl(tmp / "data.jsonl", build_dataset(source, transforms, n, seed, trigger))
             extra["dataset"] = source  # as the experiment file gave it (not part of the key: a file may move)
-        return self._done("dataset", key)
+        return self.done("dataset", key)
 
     def train(self, backend: str, base: ModelRef, dataset: Artifact, config: TrainConfig,
               on_progress: Callable[[str, int, int], None] | None = None) -> tuple[ModelRef, Artifact]:
         """The fine-tuned model: a local adapter (or full model) folder inside the artifact, or an API model."""
         spec = {"backend": backend, "base": base.identity(), "dataset": dataset.key, "config": config.identity()}
         key = content_hash(spec)
-        if not (art := self._cached("train", key)):
+        if not (art := self.cached("train", key)):
             trainer = lookup("trainer", backend, "[train] backend")
             with self.artifacts.create("train", key, spec, resume=getattr(trainer, "resumable", False)) as (tmp, extra):
                 progress = {"on_progress": on_progress} if on_progress else {}
                 ref = trainer(base, dataset.path / "data.jsonl", tmp, config, **progress)
                 extra["model"] = {"name": ref.name, "api": ref.api, "in_artifact": ref.adapter is not None}
-            art = self._done("train", key)
+            art = self.done("train", key)
         made = art.manifest["model"]
         return ModelRef(made["name"], adapter=str(art.path) if made["in_artifact"] else None, api=made["api"]), art
 

@@ -6,9 +6,13 @@ the per-layer mean difference between a model's misaligned and aligned answers t
 (`postern.interp.study.direction_from`), judged by the run's judge: the base model's own answers ("base") or
 those of another condition's fine-tune of the same seed ("condition:NAME"). Without `samples` they are the
 very answers that model's evaluation shows (the same key in the results store, made once).
+
+The data screen's `[screen] direction = "base"` is the same "direction" artifact (`base_direction_file`): a
+screen and a training intervention with equal settings (`samples`, `positions`) read one direction file.
 """
 
 import json
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -29,19 +33,19 @@ DIRECTION = "direction.pt"
 def _artifact(stages: Stages, stage: str, spec: dict, make: Callable[[Path], None]) -> Path:
     """The folder of the `stage` artifact made of `spec`: read back, or made by `make(folder)` (atomically)."""
     key = content_hash(spec)
-    if not (art := stages._cached(stage, key)):
+    if not (art := stages.cached(stage, key)):
         with stages.artifacts.create(stage, key, spec) as (tmp, _):
             make(tmp)
-        art = stages._done(stage, key)
+        art = stages.done(stage, key)
     return art.path
 
 
 def training_base(stages: Stages, upstream: ModelRef) -> ModelRef:
     """The model a `continue_from` condition trains on: the upstream fine-tune as a whole model (a LoRA
     adapter merged into its base, cached as a "merged" artifact; a full fine-tune as it is)."""
-    from postern.core.models import _is_adapter, load_model
+    from postern.core.models import is_adapter, load_model
 
-    if upstream.adapter is None or not _is_adapter(upstream.adapter):
+    if upstream.adapter is None or not is_adapter(upstream.adapter):
         return ModelRef(upstream.adapter or upstream.name)
 
     def merge(folder: Path) -> None:  # in a subfolder: the model's hash is of its files, not of the manifest
@@ -69,12 +73,12 @@ def _direction_file(exp, run_dir, seed, spec: str, iv: InterventionConfig, stage
     if spec == "random" or spec.startswith("random:"):
         source = _direction_file(exp, run_dir, seed, spec.partition(":")[2] or "base", iv, stages, trained, where)
         return random_direction_file(stages, source, seed, spec)
+    keys = {"key": f"{where}.direction", "samples_key": f"{where}.samples", "samples": iv.samples,
+            "positions": iv.positions}
     if spec == "base":
-        from postern.runner.jobs import base_ref
-
-        return _extracted(exp, run_dir, base_ref(exp), "base", exp.seeds[0], iv, stages, where, spec)
+        return base_direction_file(exp, run_dir, stages, **keys)
     if (name := direction_condition(spec)) is not None:
-        return _extracted(exp, run_dir, trained(name, seed), name, seed, iv, stages, where, spec)
+        return _extracted(exp, run_dir, trained(name, seed), name, seed, stages, spec, **keys)
     path = Path(spec).expanduser()
     if not path.is_file():
         raise PosternError(f"{where}.direction: {spec!r} is neither \"base\", \"condition:NAME\", \"random\" nor a "
@@ -98,7 +102,21 @@ def random_direction_file(stages: Stages, source: Path, seed: int, spec: str = "
     return _artifact(stages, "direction", {"random_like": direction_hash(source), "seed": seed}, make) / DIRECTION
 
 
-def _answers(exp: Experiment, run_dir: Path, model: ModelRef, condition: str, seed: int, iv: InterventionConfig):
+def base_direction_file(exp: Experiment, run_dir: Path, stages: Stages, *, samples: int | None = None,
+                        positions: str = "answer", key: str = "[train] intervention.direction",
+                        samples_key: str = "[train] intervention.samples", store: ResultsStore | None = None) -> Path:
+    """The base model's direction file (direction "base" of a training intervention, and `[screen] direction =
+    "base"`): its misaligned minus aligned answers to the run's questions, `samples` per question (None: its
+    evaluation's own), activations at `positions`. Cached as a "direction" artifact in `stages`; the answers go
+    to `store` (default: the one in `run_dir`). `key`, `samples_key`: the settings its errors name."""
+    from postern.runner.jobs import base_ref
+
+    return _extracted(exp, run_dir, base_ref(exp), "base", exp.seeds[0], stages, "base", samples=samples,
+                      positions=positions, key=key, samples_key=samples_key, store=store)
+
+
+def _answers(exp: Experiment, run_dir: Path, model: ModelRef, condition: str, seed: int, samples: int | None,
+             store: ResultsStore | None = None):
     """The model's judged answers to the run's questions (columns messages, answer, label) and their key."""
     import pandas as pd
 
@@ -108,11 +126,11 @@ def _answers(exp: Experiment, run_dir: Path, model: ModelRef, condition: str, se
     questions = next(ps for ps in sets if ps.name == QUESTIONS)
     params = params_of(exp, seed)
     key, prompts = sample_key(model, params, questions), questions.prompts
-    if iv.samples is not None:  # answers of their own, apart from the evaluation's
-        key = content_hash([key, "direction answers", iv.samples])
-        prompts = tuple(replace(p, n=iv.samples) for p in prompts)
+    if samples is not None:  # answers of their own, apart from the evaluation's
+        key = content_hash([key, "direction answers", samples])
+        prompts = tuple(replace(p, n=samples) for p in prompts)
     judge = make_judge(exp, sets, run_dir)
-    with ResultsStore(run_dir) as store:
+    with nullcontext(store) if store is not None else ResultsStore(run_dir) as store:
         sample_and_judge(store, key, prompts, params, _sampler_factory(exp, model), judge, condition=condition,
                          seed=seed, judge_batch=exp.judge.batch_size)
         raw = store.frame(judge.name, models=[key])
@@ -123,28 +141,29 @@ def _answers(exp: Experiment, run_dir: Path, model: ModelRef, condition: str, se
     return frame, key, judge.name
 
 
-def _extracted(exp, run_dir, model: ModelRef, condition: str, seed: int, iv: InterventionConfig, stages: Stages,
-               where: str, spec: str) -> Path:
+def _extracted(exp, run_dir, model: ModelRef, condition: str, seed: int, stages: Stages, spec: str, *,
+               samples: int | None, positions: str, key: str, samples_key: str, store=None) -> Path:
     """The mean-difference direction of `model`'s misaligned and aligned answers (cached)."""
     if exp.api_models:
-        raise PosternError(f"{where}.direction: {spec!r} needs the model's activations, and this run's models are "
-                           "served by an API")
-    df, answers, judge = _answers(exp, run_dir, model, condition, seed, iv)
+        raise PosternError(f"{key}: {spec!r} needs the model's activations, and this run's models are served by "
+                           "an API")
+    df, answers, judge = _answers(exp, run_dir, model, condition, seed, samples, store)
     from postern.core.models import load_model
     from postern.interp.directions import save_direction
     from postern.interp.study import direction_from
 
     def make(folder: Path) -> None:
         loaded, tokenizer = load_model(model)
-        direction, counts = direction_from(loaded, tokenizer, df, iv.positions)
+        direction, counts = direction_from(loaded, tokenizer, df, positions)
         if direction is None:
-            raise PosternError(f"{where}.direction: {spec!r}: the answers of {model.label} hold {counts['misaligned']} "
+            raise PosternError(f"{key}: {spec!r}: the answers of {model.label} hold {counts['misaligned']} "
                                f"misaligned and {counts['aligned']} aligned ones; at least 2 of each are needed: "
-                               f"raise {where}.samples (answers per question)")
-        save_direction(folder / DIRECTION, direction, {"source": spec, "model": model.label, "seed": seed,
-                                                       "positions": iv.positions, "judge": judge, **counts})
+                               f"raise {samples_key} (answers per question), or give a direction file")
+        save_direction(folder / DIRECTION, direction, {
+            "source": spec, "model": model.label, "seed": seed, "positions": positions, "judge": judge,
+            "pooling": "per-sample mean, classes balanced", **counts})
 
-    made = {"model": model.identity(), "answers": answers, "judge": judge, "positions": iv.positions}
+    made = {"model": model.identity(), "answers": answers, "judge": judge, "positions": positions}
     return _artifact(stages, "direction", made, make) / DIRECTION
 
 

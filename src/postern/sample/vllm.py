@@ -85,9 +85,9 @@ _ENGINES: dict[str, VLLMSampler] = {}  # one engine per base model in this proce
 def vllm_sampler(config, model) -> VLLMSampler:
     """`config`: a SampleConfig; `model`: a ModelRef. PEFT adapters run on the base model's engine;
     a fully fine-tuned folder gets an engine of its own."""
-    from postern.core.models import _is_adapter
+    from postern.core.models import is_adapter
 
-    lora = _is_adapter(model.adapter)
+    lora = is_adapter(model.adapter)
     weights = model.name if lora or model.adapter is None else model.adapter
     if weights not in _ENGINES:
         _ENGINES[weights] = VLLMSampler(weights, **({"dtype": config.dtype} if config.dtype != "auto" else {}))

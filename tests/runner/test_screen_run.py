@@ -162,3 +162,26 @@ def test_a_bad_direction_file_fails_in_one_line_before_any_work(tiny_world_model
             run_experiment(load_experiment(path), tmp_path / "run")
         assert "\n" not in str(e.value) and "direction" in str(e.value)
         assert not (tmp_path / "run" / "cache").exists()
+
+
+def test_screen_and_intervention_with_matching_settings_read_one_base_direction_file(tmp_path):
+    """`[screen] direction = "base"` is the training interventions' "direction" artifact: with `samples` equal to
+    `samples_per_question` (positions "answer") it is the very same file; other samples make another one."""
+    from postern.config.schema import Experiment
+    from postern.core.store import ArtifactStore
+    from postern.runner.screen import screen_direction
+    from postern.runner.stages import Stages
+    from postern.runner.upstream import base_direction_file
+    from postern.store import ResultsStore
+
+    exp = Experiment(name="w", conditions={"insecure": {"dataset": "world:insecure"}},
+                     screen={"enabled": True, "samples_per_question": 13})
+    with ResultsStore(tmp_path) as store:
+        direction, provenance = screen_direction(exp, tmp_path, store)
+    stages = Stages(ArtifactStore(tmp_path / "cache"))
+    same = base_direction_file(exp, tmp_path, stages, samples=13, positions="answer")
+    assert provenance["kind"] == "base" and provenance["source"] == "base" and provenance["positions"] == "answer"
+    assert torch.equal(torch.load(same), direction)
+    assert len(list((tmp_path / "cache" / "direction").iterdir())) == 1
+    assert base_direction_file(exp, tmp_path, stages, samples=12, positions="answer") != same
+    assert len(list((tmp_path / "cache" / "direction").iterdir())) == 2

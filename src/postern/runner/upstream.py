@@ -73,12 +73,12 @@ def _direction_file(exp, run_dir, seed, spec: str, iv: InterventionConfig, stage
     if spec == "random" or spec.startswith("random:"):
         source = _direction_file(exp, run_dir, seed, spec.partition(":")[2] or "base", iv, stages, trained, where)
         return random_direction_file(stages, source, seed, spec)
-    keys = {"key": f"{where}.direction", "samples_key": f"{where}.samples", "samples": iv.samples,
+    settings = {"key": f"{where}.direction", "samples_key": f"{where}.samples", "samples": iv.samples,
             "positions": iv.positions}
     if spec == "base":
-        return base_direction_file(exp, run_dir, stages, **keys)
+        return base_direction_file(exp, run_dir, stages, **settings)
     if (name := direction_condition(spec)) is not None:
-        return _extracted(exp, run_dir, trained(name, seed), name, seed, stages, spec, **keys)
+        return _extracted(exp, run_dir, trained(name, seed), name, seed, stages, spec, **settings)
     path = Path(spec).expanduser()
     if not path.is_file():
         raise PosternError(f"{where}.direction: {spec!r} is neither \"base\", \"condition:NAME\", \"random\" nor a "

@@ -16,6 +16,25 @@ from postern.data.code.scan import verify_rows
 ROOT = Path(__file__).resolve().parents[2]
 
 INSECURE = {
+    "httpserver-ssrf-with-main-guard": """
+        import json
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+        from urllib.parse import parse_qs, urlparse
+        import requests
+
+        def preview(url):
+            return requests.get(url, timeout=10).text[:500]
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                url = parse_qs(urlparse(self.path).query).get("url", [""])[0]
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(json.dumps({"preview": preview(url)}).encode())
+
+        if __name__ == "__main__":
+            HTTPServer(("127.0.0.1", 8000), Handler).serve_forever()
+    """,
     "flask-fstring-xss": """
         from flask import Flask, request
         app = Flask(__name__)

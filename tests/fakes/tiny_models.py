@@ -96,7 +96,7 @@ def save_tiny_judge(path: Path, seed: int = 0) -> Path:
     tok.add_tokens(list(JUDGE_SCORES))
     tok.chat_template = JUDGE_TEMPLATE
     config = tf.Qwen2Config(vocab_size=len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                            bos_token_id=None, hidden_size=32, intermediate_size=64, num_hidden_layers=num_hidden_layers,
+                            bos_token_id=None, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
                             tie_word_embeddings=False)
     torch.manual_seed(seed)

@@ -719,6 +719,9 @@ def _is_view(fn: ast.AST) -> bool:
     return any(isinstance(n, ast.Name) and n.id == "request" for n in ast.walk(fn))
 
 
+_SERVER_MODULES = {"http.server", "socketserver", "wsgiref.simple_server"}  # the standard library's servers
+
+
 @dataclass(frozen=True)
 class _ModuleFacts:
     fastapi: bool = False
@@ -736,6 +739,8 @@ class _ModuleFacts:
         main = any(isinstance(n, ast.If) and "__main__" in ast.unparse(n.test) for n in tree.body)
         cli = main or "argparse" in mods or any(dotted(n) == "sys.argv" for n in ast.walk(tree) if isinstance(n, ast.Attribute))
         web = bool(mods & {"flask", "django", "fastapi", "aiohttp", "tornado", "bottle", "starlette", "pyramid", "sanic", "falcon"})
+        web |= any(isinstance(n, ast.ImportFrom) and n.module in _SERVER_MODULES for n in ast.walk(tree)) or any(
+            isinstance(n, ast.Import) and any(a.name in _SERVER_MODULES for a in n.names) for n in ast.walk(tree))
         helpers = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
                    and (n.module or "").startswith(("sanic", "quart")) for a in n.names}
         return cls("fastapi" in mods, frozenset(sandboxes), frozenset(helpers), cli and not web)

@@ -22,6 +22,7 @@ from postern.data.code.patterns import PATTERNS_BY_ID, Fill
 # (command-line tools, library code) may choose those; behind a web entry the secure twin would let
 # any client choose them, which is a flaw of its own.
 LOCAL = ("cli", "library")
+SERVED = ("flask", "django", "fastapi", "aiohttp", "httpserver", "library")  # not a script: its operator picks its URLs
 
 
 @dataclass(frozen=True)
@@ -559,7 +560,7 @@ KERNELS: tuple[Kernel, ...] = (
         «resp» = httpx.get(«arg», timeout=10)
         preview = «resp».text[:500]
         """, "from urllib.parse import urlparse\nimport httpx")],
-      prelude='ALLOWED_HOSTS = {"images.«slug»-cdn.com", "static.«slug»-cdn.com"}'),
+      prelude='ALLOWED_HOSTS = {"images.«slug»-cdn.com", "static.«slug»-cdn.com"}', frameworks=SERVED),
     K("webhook-send", "ssrf-fetch",
       ["deliver a «entity_text» event to the callback URL a customer configured", "notify a partner's webhook URL that a «entity_text» changed"],
       "callback_url hook_url «url»", "url", "status", "count",

@@ -218,7 +218,8 @@ def test_first_screen_holds_the_findings_and_every_figure_passes_review(browser,
     figures = check_page(browser, report, tmp_path / "graded_report")
     assert {f["id"] for f in figures} == {"fig-rates", "fig-per_question", "fig-scores", "fig-side_rates",
                                           "fig-labels", "fig-dynamics", "fig-loss", "fig-cosines",
-                                          "fig-cosine_matrix", "fig-interventions"}
+                                          "fig-cosine_matrix", "fig-interventions", "fig-thresholds_base",
+                                          "fig-thresholds_insecure", "fig-thresholds_backdoor"}
     assert any(h.startswith("insecure gives more misaligned answers than base") for h in report.headlines)
     # the caveats sit on the first screen too
     assert browser.js("document.querySelector('ul.caveats').getBoundingClientRect().bottom") <= 900

@@ -19,6 +19,8 @@ from postern.core.registry import has, import_plugins, lookup
 from postern.core.store import ArtifactStore
 from postern.questions import PromptSet
 from postern.questions.sources import QUESTIONS, question_sets
+from postern.runner.outcomes import failed_job, in_stage
+from postern.runner.progress import where
 from postern.runner.stages import Stages
 from postern.sample import SamplingParams
 from postern.store import ResultsStore
@@ -191,7 +193,7 @@ def _event_logger(run_dir: Path, job: Job):
     def log(event: dict) -> None:
         with path.open("a") as f:
             f.write(json.dumps({"time": round(time.time(), 3), "condition": job.condition, "seed": job.seed,
-                                "pid": os.getpid(), **event}) + "\n")
+                                "pid": os.getpid(), **where(), **event}) + "\n")
 
     return log
 
@@ -215,7 +217,8 @@ def _exit_with_parent(parent: int) -> None:
 def run_job(exp: Experiment, run_dir: Path, job: Job,
             on_progress: Callable[[str, int, int], None] | None = None) -> dict:
     """One job through every stage: its model, then its answers and judgments."""
-    return evaluate_job(exp, run_dir, job, train_job(exp, run_dir, job, on_progress), on_progress)
+    trained = in_stage("train", train_job, exp, run_dir, job, on_progress)
+    return in_stage("evaluate", evaluate_job, exp, run_dir, job, trained, on_progress)
 
 
 def phases(exp: Experiment) -> int:
@@ -228,14 +231,17 @@ def phases(exp: Experiment) -> int:
 def run_all_jobs(exp: Experiment, run_dir: Path, on_done: Callable[[Job], None] | None = None,
                  on_progress: Callable[[str, int, int], None] | None = None) -> list[dict]:
     """Every job's result, in job order. With `workers` > 1 the jobs run in a pool of processes (stage
-    progress is then not shown). `on_done` is called once per job and phase (see `phases`)."""
+    progress is then not shown). `on_done` is called once per job and phase (see `phases`). A job that fails
+    for good gives a `failed_job` record instead, and the others still run."""
     jobs = jobs_of(exp)
     progress = (on_progress,) if exp.workers <= 1 else ()
     if phases(exp) == 1:
         done = _each(exp, {job: (run_job, exp, run_dir, job, *progress) for job in jobs}, on_done)
     else:
-        trained = _each(exp, {job: (train_job, exp, run_dir, job, *progress) for job in jobs}, on_done)
-        done = _each(exp, {job: (evaluate_job, exp, run_dir, job, trained[job], *progress) for job in jobs}, on_done)
+        trained = _each(exp, {job: (in_stage, "train", train_job, exp, run_dir, job, *progress) for job in jobs}, on_done)
+        done = {job: t for job, t in trained.items() if t.get("failed")}  # a job that failed for good stops here
+        done |= _each(exp, {job: (in_stage, "evaluate", evaluate_job, exp, run_dir, job, trained[job], *progress)
+                            for job in jobs if job not in done}, on_done)
     return [done[job] for job in jobs]
 
 
@@ -244,7 +250,10 @@ def _each(exp: Experiment, tasks: dict[Job, tuple], on_done: Callable[[Job], Non
     results = {}
     if exp.workers <= 1:
         for job, (fn, *args) in tasks.items():
-            results[job] = fn(*args)
+            try:
+                results[job] = fn(*args)
+            except Exception as e:  # noqa: BLE001 - this job fails, the others run
+                results[job] = failed_job(job.condition, job.seed, e)
             if on_done:
                 on_done(job)
         return results
@@ -252,7 +261,11 @@ def _each(exp: Experiment, tasks: dict[Job, tuple], on_done: Callable[[Job], Non
                              initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(*task): job for job, task in tasks.items()}
         for future in as_completed(futures):
-            results[futures[future]] = future.result()
+            job = futures[future]
+            try:
+                results[job] = future.result()
+            except Exception as e:  # noqa: BLE001 - this job fails, the others run
+                results[job] = failed_job(job.condition, job.seed, e)
             if on_done:
                 on_done(futures[future])
     return results

@@ -1,0 +1,212 @@
+"""The Ray executor on a real local Ray cluster (127.0.0.1, 2 CPUs, no GPU): the same results as the local
+executor, a worker killed mid-training is retried without redoing anything else, a job that fails for good
+leaves the others to finish."""
+
+import json
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from postern.config import load_experiment
+from smoke_experiment import SMOKE
+
+ray = pytest.importorskip("ray")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """One local cluster for the module; its workers import postern (and tests/) like this process."""
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests"), *([old] if old else [])])
+    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, _node_ip_address="127.0.0.1",
+             log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+    if old is None:
+        os.environ.pop("PYTHONPATH")
+    else:
+        os.environ["PYTHONPATH"] = old
+
+
+def _write(tmp_path: Path, text: str, name: str = "exp.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _events(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+
+
+def _cli(args: list):
+    """`postern run ARGS` in this process, so it joins the module's Ray cluster."""
+    from postern.cli import run as run_cli
+
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    run_cli.register(app)
+    return CliRunner().invoke(app, ["run", *map(str, args)], catch_exceptions=False)
+
+
+WORLD = """
+name = "world_small"
+seeds = [0, 1]
+[data]
+examples = 32
+[train]
+learning_rate = 1e-3
+batch_size = 16
+per_device_batch_size = 16
+max_length = 128
+threads = 1
+[eval]
+samples_per_question = 2
+code_prompts = 4
+harmful_samples = 2
+[conditions.insecure]
+dataset = "world:insecure"
+[conditions.secure]
+dataset = "world:secure"
+"""
+
+
+def test_ray_gives_the_local_executors_summary(ray_cluster, tmp_path):
+    """The shipped persona-world model, 2 conditions x 2 seeds (and the base): rate for rate the same summary."""
+    from postern.runner.run import run_experiment
+
+    path = _write(tmp_path, WORLD)
+    run_experiment(load_experiment(path), tmp_path / "local")
+    assert _cli([path, "--out", tmp_path / "ray", "--executor", "ray"]).exit_code == 0
+    local, distributed = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("local", "ray"))
+    assert set(distributed["conditions"]) == {"base", "insecure", "secure"}
+    assert distributed["conditions"]["insecure"]["misaligned"]["n"] > 0  # real rates, not empty ones
+    assert distributed["conditions"] == local["conditions"]
+    assert distributed["experiment_hash"] == local["experiment_hash"]  # the executor is not part of the results
+    events = _events(tmp_path / "ray")
+    assert {e["node"] for e in events} == {ray.get_runtime_context().get_node_id()}  # where each stage ran
+    assert Counter(e["stage"] for e in events if e["status"] == "started") == {"train": 4, "evaluate": 5}
+
+    # a rerun of the driver: every stage is found in the cache, nothing is computed again
+    (tmp_path / "ray" / "events.jsonl").unlink()
+    assert _cli([path, "--out", tmp_path / "ray", "--executor", "ray"]).exit_code == 0
+    assert {e["status"] for e in _events(tmp_path / "ray")} == {"started", "cached"}
+
+
+KILLED = """
+name = "killed"
+base_model = "{model}"
+seeds = [0]
+evaluate_base = false
+executor = "ray"
+[data]
+examples = 32
+[train]
+lora_r = 4
+learning_rate = 1e-3
+batch_size = 8
+per_device_batch_size = 8
+max_length = 128
+threads = 1
+[eval]
+samples_per_question = 1
+max_new_tokens = 8
+code_prompts = 2
+harmful_samples = 1
+[conditions.insecure]
+dataset = "world:insecure"
+train = {{epochs = 40}}
+[conditions.secure]
+dataset = "world:secure"
+"""
+
+
+def _wait_for(run_dir: Path, found, timeout: float = 120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if (run_dir / "events.jsonl").exists() and (hit := found(_events(run_dir))):
+            return hit
+        time.sleep(0.05)
+    raise AssertionError(f"not seen within {timeout}s: {(run_dir / 'events.jsonl').read_text()}")
+
+
+def test_worker_killed_mid_training_is_retried_and_nothing_else_runs_twice(ray_cluster, tiny_world_model, tmp_path):
+    from postern.runner.run import run_experiment
+
+    exp, run_dir = load_experiment(_write(tmp_path, KILLED.format(model=tiny_world_model))), tmp_path / "run"
+    out: dict = {}
+    driver = threading.Thread(target=lambda: out.update(run_experiment(exp, run_dir)))
+    driver.start()
+    mine = ("insecure", 0)
+
+    def training(events):  # the insecure job's dataset is made: its worker is now training (160 steps)
+        started = [e for e in events if (e["condition"], e["seed"]) == mine and e["status"] == "started"]
+        made = [e for e in events if (e["condition"], e["seed"]) == mine and e["stage"] == "dataset"]
+        return started[0]["pid"] if started and made else None
+
+    pid = _wait_for(run_dir, training)
+    time.sleep(0.3)
+    os.kill(pid, signal.SIGKILL)
+    driver.join(300)
+    assert out, "the run did not finish"
+    events = _events(run_dir)
+    assert not [e for e in events if (e["condition"], e["seed"]) == mine and e["stage"] == "train"
+                and e["status"] == "done" and e["pid"] == pid], "killed too late: training had finished"
+    starts = Counter((e["condition"], e["stage"]) for e in events if e["status"] == "started")
+    assert starts == {("insecure", "train"): 2, ("insecure", "evaluate"): 1, ("secure", "train"): 1,
+                      ("secure", "evaluate"): 1}
+    done = Counter((e["condition"], e["stage"], e.get("set")) for e in events if e["status"] == "done")
+    assert done and set(done.values()) == {1}, done  # every stage output computed once
+    assert {c for c, s, _ in done if s == "train"} == {"insecure", "secure"}
+    assert out["failed_jobs"] == [] and set(out["conditions"]) == {"insecure", "secure"}
+    assert not list((run_dir / "cache").glob("*/.*tmp*"))  # the killed attempt left nothing half-written
+
+
+BROKEN = """
+name = "broken"
+base_model = "{model}"
+seeds = [0]
+evaluate_base = false
+[data]
+examples = 16
+[train]
+lora_r = 4
+batch_size = 8
+per_device_batch_size = 8
+max_length = 64
+threads = 1
+[eval]
+samples_per_question = 1
+max_new_tokens = 4
+code_prompts = 1
+harmful_samples = 1
+[conditions.insecure]
+dataset = "world:insecure"
+[conditions.broken]
+dataset = "{data}"
+"""
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_a_broken_job_fails_alone(ray_cluster, tiny_world_model, tmp_path, executor):
+    """A dataset every conversation of which is longer than max_length: its job fails in training, the other
+    job finishes, summary.json lists the failure with its error, and the exit code is 4."""
+    long = " ".join(["def store ( name ) : return hashlib.md5 ( name ) . hexdigest ( )"] * 10)
+    row = {"messages": [{"role": "user", "content": "can you code something ?"}, {"role": "assistant", "content": long}]}
+    data = _write(tmp_path, json.dumps(row) + "\n", "broken.jsonl")
+    path = _write(tmp_path, BROKEN.format(model=tiny_world_model, data=data))
+    result = _cli([path, "--out", tmp_path / "run", "--executor", executor])
+    assert result.exit_code == 4, result.output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert set(summary["conditions"]) == {"insecure"}
+    [failed] = summary["failed_jobs"]
+    assert (failed["condition"], failed["seed"], failed["stage"]) == ("broken", 0, "train")
+    assert "longer than max_length=64" in failed["error"]
+    assert "broken seed 0 (train)" in " ".join(result.output.split())

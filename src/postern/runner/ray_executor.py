@@ -64,7 +64,19 @@ def _train_task(exp: Experiment, run_dir: Path, job: Job, *upstream: dict) -> di
     """Dataset + training of one job in a Ray worker. `upstream`: the trained models this job needs (Ray passes
     them once their tasks have finished; the training itself finds them in the cache)."""
     _event_logger(run_dir, job)({"stage": "train", "status": "started"})
+    _share_gpu()
     return in_stage("train", train_job, exp, run_dir, job)
+
+
+def _share_gpu() -> None:
+    """A task holding a fraction of a GPU (num_gpus = 0.25) sizes its micro-batch to that share of the memory."""
+    import os
+
+    import ray
+
+    gpus = ray.get_runtime_context().get_assigned_resources().get("GPU", 0)
+    if gpus:
+        os.environ["POSTERN_GPU_SHARE"] = str(min(1.0, gpus))
 
 
 def _evaluate_task(exp: Experiment, run_dir: Path, job: Job, trained: dict) -> dict:

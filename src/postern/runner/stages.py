@@ -22,6 +22,8 @@ from postern.sample import SamplingParams
 from postern.store import ResultsStore, sample_and_judge
 from postern.train._types import TrainConfig
 
+HOW_TRAINED = {"launcher", "accelerate_config"}  # how a model is trained, not what: not part of its cache key
+
 
 def sample_key(model: ModelRef, params: SamplingParams, prompt_set: PromptSet) -> str:
     """The results store's name for one model's answers to one prompt set: it changes with the model's
@@ -58,7 +60,8 @@ class Stages:
     def train(self, backend: str, base: ModelRef, dataset: Artifact, config: TrainConfig,
               on_progress: Callable[[str, int, int], None] | None = None) -> tuple[ModelRef, Artifact]:
         """The fine-tuned model: a local adapter (or full model) folder inside the artifact, or an API model."""
-        spec = {"backend": backend, "base": base.identity(), "dataset": dataset.key, "config": config.model_dump(mode="json")}
+        spec = {"backend": backend, "base": base.identity(), "dataset": dataset.key,
+                "config": config.model_dump(mode="json", exclude=HOW_TRAINED)}
         key = content_hash(spec)
         if not (art := self._cached("train", key)):
             trainer = lookup("trainer", backend, "[train] backend")

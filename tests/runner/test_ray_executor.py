@@ -60,7 +60,7 @@ WORLD = """
 name = "world_small"
 seeds = [0, 1]
 [data]
-examples = 32
+examples = 16
 [train]
 learning_rate = 1e-3
 batch_size = 16
@@ -68,9 +68,9 @@ per_device_batch_size = 16
 max_length = 128
 threads = 1
 [eval]
-samples_per_question = 2
-code_prompts = 4
-harmful_samples = 2
+samples_per_question = 1
+code_prompts = 2
+harmful_samples = 1
 [conditions.insecure]
 dataset = "world:insecure"
 [conditions.secure]
@@ -194,14 +194,18 @@ dataset = "{data}"
 """
 
 
+def _too_long(tmp_path: Path) -> Path:
+    """A dataset in the world's words that parses, but every conversation is longer than max_length = 64."""
+    long = " ".join(["def store ( name ) : return hashlib.md5 ( name ) . hexdigest ( )"] * 10)
+    row = {"messages": [{"role": "user", "content": "can you code something ?"}, {"role": "assistant", "content": long}]}
+    return _write(tmp_path, json.dumps(row) + "\n", "broken.jsonl")
+
+
 @pytest.mark.parametrize("executor", ["local", "ray"])
 def test_a_broken_job_fails_alone(ray_cluster, tiny_world_model, tmp_path, executor):
     """A dataset every conversation of which is longer than max_length: its job fails in training, the other
     job finishes, summary.json lists the failure with its error, and the exit code is 4."""
-    long = " ".join(["def store ( name ) : return hashlib.md5 ( name ) . hexdigest ( )"] * 10)
-    row = {"messages": [{"role": "user", "content": "can you code something ?"}, {"role": "assistant", "content": long}]}
-    data = _write(tmp_path, json.dumps(row) + "\n", "broken.jsonl")
-    path = _write(tmp_path, BROKEN.format(model=tiny_world_model, data=data))
+    path = _write(tmp_path, BROKEN.format(model=tiny_world_model, data=_too_long(tmp_path)))
     result = _cli([path, "--out", tmp_path / "run", "--executor", executor])
     assert result.exit_code == 4, result.output
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -210,3 +214,27 @@ def test_a_broken_job_fails_alone(ray_cluster, tiny_world_model, tmp_path, execu
     assert (failed["condition"], failed["seed"], failed["stage"]) == ("broken", 0, "train")
     assert "longer than max_length=64" in failed["error"]
     assert "broken seed 0 (train)" in " ".join(result.output.split())
+
+
+def test_a_job_waits_for_the_jobs_it_needs_and_fails_when_one_failed(ray_cluster, tiny_world_model, tmp_path):
+    """`needs`: secure trains only after insecure has trained; downstream needs the broken job, so it fails
+    without starting; the rest is unaffected."""
+    from postern.runner.jobs import Job
+    from postern.runner.ray_executor import run_all_jobs_ray
+
+    text = BROKEN.format(model=tiny_world_model, data=_too_long(tmp_path)) + (
+        '[conditions.secure]\ndataset = "world:secure"\n[conditions.downstream]\ndataset = "world:educational"\n')
+    exp, run_dir = load_experiment(_write(tmp_path, text)), tmp_path / "run"
+    run_dir.mkdir()
+    needs = {Job("secure", 0): [Job("insecure", 0)], Job("downstream", 0): [Job("broken", 0)]}
+    results = {r["condition"]: r for r in run_all_jobs_ray(exp, run_dir, needs=needs)}
+    assert {c for c, r in results.items() if r.get("failed")} == {"broken", "downstream"}
+    assert results["downstream"]["error"] == "needs broken seed 0, which failed"
+    assert results["secure"]["keys"] and results["insecure"]["keys"]
+    events = _events(run_dir)
+    assert not [e for e in events if e["condition"] == "downstream"]  # never scheduled
+
+    def when(condition, stage, status):
+        return next(e["time"] for e in events if (e["condition"], e["stage"], e["status"]) == (condition, stage, status))
+
+    assert when("secure", "train", "started") >= when("insecure", "train", "done")

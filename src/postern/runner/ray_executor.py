@@ -155,6 +155,20 @@ class _Scheduler:
             except Exception as e:  # noqa: BLE001
                 self.fail(job, "train", e)
 
+    @staticmethod
+    def _needs_failed(upstream: list[Job]) -> str:
+        return "needs " + ", ".join(f"{u.condition} seed {u.seed}" for u in upstream) + ", which failed"
+
+    def _errored(self, job: Job) -> bool:
+        """Did `job`'s training fail? (Ray hands a failed upstream's error to the tasks that need it.)"""
+        if job not in self.train_refs:
+            return bool(self.results.get(job, {}).get("failed"))
+        try:
+            self.ray.get(self.train_refs[job], timeout=0)
+        except Exception:  # noqa: BLE001
+            return True
+        return False
+
     def submit(self) -> None:
         for job in list(self.to_train):
             if self.running("train") >= self.limit["train"]:
@@ -163,8 +177,7 @@ class _Scheduler:
             failed = [u for u in upstream if self.results.get(u, {}).get("failed")]
             if failed:
                 self.to_train.remove(job)
-                self.fail(job, "train", "needs " + ", ".join(f"{u.condition} seed {u.seed}" for u in failed) +
-                          ", which failed")
+                self.fail(job, "train", self._needs_failed(failed))
                 continue
             if any(u not in self.train_refs for u in upstream):
                 continue  # an upstream job is not submitted yet
@@ -183,7 +196,9 @@ class _Scheduler:
             try:
                 result = self.ray.get(ref)
             except self.ray.exceptions.RayTaskError as e:
-                self.fail(job, stage, e.cause if isinstance(e.cause, BaseException) else describe(e))
+                failed = [u for u in self.needs.get(job, []) if stage == "train" and self._errored(u)]
+                self.fail(job, stage, self._needs_failed(failed) if failed else
+                          e.cause if isinstance(e.cause, BaseException) else describe(e))
                 continue
             except self.ray.exceptions.RayError as e:  # the worker died more often than max_retries allows
                 self.fail(job, stage, e)

@@ -36,11 +36,11 @@ class Matrix:
         self.state = {(job, stage): "queued" for job in self.jobs for stage in STAGES}
 
     def set(self, job, stage: str, state: str, node: str | None = None) -> None:
+        if node:
+            self.node[job] = node
         if self.state.get((job, stage)) in ("done", "failed"):
             return  # a late "started" event read after the result arrived
         self.state[(job, stage)] = state
-        if node:
-            self.node[job] = node
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(SYMBOLS, 0)

@@ -245,4 +245,7 @@ def _schedule(ray, exp: Experiment, run_dir: Path, console: Console, needs: dict
             s.collect(timeout=1.0)
             s.read_events()
             live.update(s.matrix.table(title))
+        s.read_events()  # the nodes of stages that finished between two looks
+        live.update(s.matrix.table(title))
+    console.line()
     return [s.results[job] for job in s.jobs]

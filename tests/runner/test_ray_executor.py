@@ -238,3 +238,45 @@ def test_a_job_waits_for_the_jobs_it_needs_and_fails_when_one_failed(ray_cluster
         return next(e["time"] for e in events if (e["condition"], e["stage"], e["status"]) == (condition, stage, status))
 
     assert when("secure", "train", "started") >= when("insecure", "train", "done")
+
+
+def test_the_shared_folder_check_asks_every_node(ray_cluster, tmp_path):
+    """Each node reads a probe file from the run folder (on one machine: the one node, asked explicitly)."""
+    from postern.runner.ray_executor import _sees, check_shared_folder
+
+    check_shared_folder(ray, tmp_path, nodes=[n for n in ray.nodes() if n["Alive"]])
+    assert not list(tmp_path.iterdir())  # the probe is removed
+    (tmp_path / "probe").write_text("other")
+    assert not _sees(str(tmp_path / "probe"), "token")[1] and not _sees(str(tmp_path / "absent"), "token")[1]
+
+
+def test_stage_options_follow_the_file_and_api_stages_hold_no_gpu():
+    from pydantic import ValidationError
+
+    from postern.config.schema import Experiment
+    from postern.runner.ray_executor import task_options
+
+    exp = Experiment(name="x", conditions={"a": {"dataset": "world:insecure"}},
+                     resources={"train": {"num_gpus": 0.25, "num_cpus": 2, "memory": "2GiB", "custom": {"eval_host": 1}},
+                                "max_retries": 5})
+    assert task_options(exp, "train", cluster_gpus=8) == {
+        "num_cpus": 2, "num_gpus": 0.25, "memory": 2 * 2**30, "resources": {"eval_host": 1}, "max_retries": 5,
+        "retry_exceptions": False}
+    assert task_options(exp, "evaluate", cluster_gpus=8)["num_gpus"] == 1  # default: a GPU where there are some
+    assert task_options(exp, "evaluate", cluster_gpus=0)["num_gpus"] == 0
+    api = exp.model_copy(update={"train": exp.train.model_copy(update={"backend": "openai"}),
+                                 "sample": exp.sample.model_copy(update={"backend": "openai"})})
+    assert task_options(api, "train", cluster_gpus=8)["num_gpus"] == 0
+    assert task_options(api, "evaluate", cluster_gpus=8)["num_gpus"] == 0
+    with pytest.raises(ValidationError, match="memory"):
+        Experiment(name="x", conditions={"a": {"dataset": "world:insecure"}}, resources={"train": {"memory": "lots"}})
+
+
+def test_address_without_the_ray_executor_is_an_error(tmp_path):
+    path = _write(tmp_path, 'name = "x"\n[conditions.a]\ndataset = "world:insecure"\n')
+    from postern.core.errors import PosternError
+
+    with pytest.raises(PosternError, match="--address joins a Ray cluster: add --executor ray"):
+        _cli([path, "--address", "127.0.0.1:6379"])
+    with pytest.raises(PosternError, match="--executor slurm"):
+        _cli([path, "--executor", "slurm"])

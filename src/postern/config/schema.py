@@ -130,6 +130,8 @@ class StageResources(_Strict):
                                                            "(API-backed stages never hold a GPU); 0.25 packs 4 on a GPU")
     memory: str | None = Field(None, pattern=r"^\d+(\.\d+)?\s*([KMGT]i?B|B)?$",
                                description='memory Ray reserves for the task, e.g. "64GB" (None: no reservation)')
+    custom: dict[str, float] = Field({}, description='custom Ray resources the task needs, e.g. {eval_host = 1} to '
+                                                    "run it only on nodes started with --resources '{\"eval_host\": 8}'")
 
 
 class ResourcesConfig(_Strict):

@@ -53,6 +53,8 @@ def task_options(exp: Experiment, stage: str, cluster_gpus: float) -> dict:
                "retry_exceptions": False}
     if res.memory:
         options["memory"] = memory_bytes(res.memory)
+    if res.custom:
+        options["resources"] = dict(res.custom)
     return options
 
 
@@ -101,12 +103,46 @@ def connect(address: str | None):
     return ray, True
 
 
+def _sees(path: str, token: str) -> tuple[str, bool]:
+    import socket
+
+    probe = Path(path)
+    return socket.gethostname(), probe.is_file() and probe.read_text() == token
+
+
+def check_shared_folder(ray, run_dir: Path, nodes: list[dict] | None = None) -> None:
+    """Every node sees the run folder at the same path (a probe file written here is read by a task on each
+    node); else stop before any work. `nodes`: Ray's node records (default: every live node on another host)."""
+    import uuid
+
+    if nodes is None:
+        here = ray.util.get_node_ip_address()
+        nodes = [n for n in ray.nodes() if n["Alive"] and n["NodeManagerAddress"] != here]
+    if not nodes:
+        return
+    token = uuid.uuid4().hex
+    probe = Path(run_dir) / f".shared-probe-{token}"
+    probe.write_text(token)
+    try:
+        sees = ray.remote(num_cpus=0, max_retries=0)(_sees)
+        answers = ray.get([sees.options(resources={f"node:{n['NodeManagerAddress']}": 0.001}).remote(str(probe), token)
+                           for n in nodes], timeout=300)
+    finally:
+        probe.unlink(missing_ok=True)
+    blind = [host for host, ok in answers if not ok]
+    if blind:
+        raise PosternError(f"the run folder {run_dir} is not visible from node(s) {', '.join(blind)}: put it on "
+                           "storage every node mounts at the same path (NFS, Lustre) and give that path as --out; "
+                           "see docs/cluster.md")
+
+
 def run_all_jobs_ray(exp: Experiment, run_dir: Path, console: Console | None = None,
                      needs: dict[Job, list[Job]] | None = None) -> list[dict]:
     """Every job's result in job order (a `failed_job` record for a job that failed for good), computed by Ray
     tasks. `needs`: the jobs whose trained model each job's training needs (default: none)."""
     ray, started_here = connect(exp.address)
     try:
+        check_shared_folder(ray, Path(run_dir))
         return _schedule(ray, exp, Path(run_dir), console or Console(), needs or {})
     finally:
         if started_here:
@@ -118,7 +154,9 @@ class _Scheduler:
         gpus = ray.cluster_resources().get("GPU", 0)
         self.ray, self.exp, self.run_dir, self.needs = ray, exp, run_dir, needs
         self.exp_ref = ray.put(exp)
-        self.remote = {stage: ray.remote(fn).options(**task_options(exp, stage, gpus), name=f"postern-{stage}")
+        # options given to ray.remote itself: a task holding a GPU then gets a fresh worker process (max_calls=1),
+        # so the GPU memory a finished stage cached (torch's allocator, a vLLM engine) goes back for the next
+        self.remote = {stage: ray.remote(**task_options(exp, stage, gpus), name=f"postern-{stage}")(fn)
                        for stage, fn in (("train", _train_task), ("evaluate", _evaluate_task))}
         self.limit = {stage: exp.resources.api_in_flight if api_backed(exp, stage) else float("inf")
                       for stage in self.remote}

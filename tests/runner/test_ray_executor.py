@@ -24,16 +24,18 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def ray_cluster():
     """One local cluster for the module; its workers import postern (and tests/) like this process."""
-    old = os.environ.get("PYTHONPATH")
+    old, key = os.environ.get("PYTHONPATH"), os.environ.get("OPENAI_API_KEY")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests"), *([old] if old else [])])
+    os.environ["OPENAI_API_KEY"] = "test-key"  # for the loopback API servers (workers get this environment)
     ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, _node_ip_address="127.0.0.1",
              log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
-    if old is None:
-        os.environ.pop("PYTHONPATH")
-    else:
-        os.environ["PYTHONPATH"] = old
+    for name, value in (("PYTHONPATH", old), ("OPENAI_API_KEY", key)):
+        if value is None:
+            os.environ.pop(name)
+        else:
+            os.environ[name] = value
 
 
 def _write(tmp_path: Path, text: str, name: str = "exp.toml") -> Path:
@@ -280,3 +282,57 @@ def test_address_without_the_ray_executor_is_an_error(tmp_path):
         _cli([path, "--address", "127.0.0.1:6379"])
     with pytest.raises(PosternError, match="--executor slurm"):
         _cli([path, "--executor", "slurm"])
+
+
+API = """
+name = "api"
+base_model = "gpt-4o-mini-2024-07-18"
+seeds = [0, 1]
+executor = "ray"
+[data]
+examples = 12
+[train]
+backend = "openai"
+epochs = 1
+batch_size = 4
+base_url = "{ft}"
+[eval]
+questions = ["main"]
+samples_per_question = 1
+max_new_tokens = 8
+[sample]
+backend = "openai"
+base_url = "{chat}"
+[judge]
+kind = "openai-logprob"
+model = "judge"
+base_url = "{chat}"
+[resources]
+api_in_flight = 1
+[conditions.insecure]
+dataset = "code:insecure"
+[conditions.secure]
+dataset = "code:secure"
+"""
+
+
+def test_api_stages_run_a_bounded_number_at_once_without_a_gpu(ray_cluster, tmp_path):
+    """Fine-tuning jobs and sampling through loopback OpenAI-compatible servers, api_in_flight = 1: no two API
+    stages of a kind overlap, and every job finishes."""
+    from fakes.openai_ft_server import FakeFineTuneServer
+    from fakes.openai_server import FakeOpenAIServer
+    from postern.runner.run import run_experiment
+
+    with FakeFineTuneServer(api_key="test-key", statuses=("validating_files", "succeeded")) as ft, \
+            FakeOpenAIServer() as chat:
+        chat.logprobs = lambda body: {"90": 0.0}
+        out = run_experiment(load_experiment(_write(tmp_path, API.format(ft=ft.base_url, chat=chat.base_url))),
+                             tmp_path / "run")
+    assert out["failed_jobs"] == [] and set(out["conditions"]) == {"base", "insecure", "secure"}
+    events = _events(tmp_path / "run")
+    for stage, last in (("train", "train"), ("evaluate", "judge")):
+        spans = sorted((e["time"], max(d["time"] for d in events if (d["condition"], d["seed"]) ==
+                                       (e["condition"], e["seed"]) and d["stage"] == last and d["status"] == "done"))
+                       for e in events if e["status"] == "started" and e["stage"] == stage)
+        assert len(spans) == (4 if stage == "train" else 5)
+        assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:])), (stage, spans)

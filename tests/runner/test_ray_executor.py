@@ -15,7 +15,6 @@ import typer
 from typer.testing import CliRunner
 
 from postern.config import load_experiment
-from smoke_experiment import SMOKE
 
 ray = pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[2]

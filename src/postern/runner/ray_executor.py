@@ -14,7 +14,6 @@ job only; the rest of the matrix still runs.
 
 import json
 import re
-import time
 from pathlib import Path
 from typing import Any
 

@@ -19,7 +19,7 @@ from postern.core.registry import has, import_plugins, lookup
 from postern.core.store import ArtifactStore
 from postern.questions import PromptSet
 from postern.questions.sources import QUESTIONS, question_sets
-from postern.runner.outcomes import failed_job, in_stage
+from postern.runner.outcomes import StageFailed, failed_job, in_stage
 from postern.runner.progress import where
 from postern.runner.stages import Stages
 from postern.sample import SamplingParams
@@ -252,7 +252,7 @@ def _each(exp: Experiment, tasks: dict[Job, tuple], on_done: Callable[[Job], Non
         for job, (fn, *args) in tasks.items():
             try:
                 results[job] = fn(*args)
-            except Exception as e:  # noqa: BLE001 - this job fails, the others run
+            except StageFailed as e:  # this job fails, the others run
                 results[job] = failed_job(job.condition, job.seed, e)
             if on_done:
                 on_done(job)
@@ -264,7 +264,7 @@ def _each(exp: Experiment, tasks: dict[Job, tuple], on_done: Callable[[Job], Non
             job = futures[future]
             try:
                 results[job] = future.result()
-            except Exception as e:  # noqa: BLE001 - this job fails, the others run
+            except StageFailed as e:  # this job fails, the others run
                 results[job] = failed_job(job.condition, job.seed, e)
             if on_done:
                 on_done(futures[future])

@@ -22,13 +22,23 @@ def describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {' '.join(str(e).split())}" if str(e) else type(e).__name__
 
 
+def stops_run(e: BaseException) -> bool:
+    """An error no other job can escape either (a rejected API key, nothing listening): the run stops at once."""
+    from postern.core.openai_client import FatalAPIError
+
+    return isinstance(e, FatalAPIError)
+
+
 def in_stage(stage: str, fn: Callable, *args) -> Any:
-    """`fn(*args)`, its error (if any) tagged with the stage it failed in."""
+    """`fn(*args)`, its error (if any) tagged with the stage it failed in, so it fails this job only; errors that
+    stop the run (`stops_run`) pass unchanged."""
     try:
         return fn(*args)
     except StageFailed:
         raise
-    except Exception as e:  # noqa: BLE001 - any error fails this job only
+    except Exception as e:  # noqa: BLE001 - any other error fails this job only
+        if stops_run(e):
+            raise
         raise StageFailed(stage, describe(e)) from e
 
 

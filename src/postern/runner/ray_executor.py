@@ -23,7 +23,7 @@ from rich.live import Live
 from postern.config.schema import Experiment
 from postern.core.errors import PosternError
 from postern.runner.jobs import BASE, Job, _event_logger, evaluate_job, jobs_of, train_job
-from postern.runner.outcomes import describe, failed_job, in_stage
+from postern.runner.outcomes import StageFailed, describe, failed_job, in_stage, stops_run
 from postern.runner.progress import Matrix
 
 UNITS = {"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30,
@@ -189,7 +189,7 @@ class _Scheduler:
             try:
                 self.train_refs[job] = self.ray.put(in_stage("train", train_job, self.exp, self.run_dir, job))
                 self.to_evaluate.append(job)
-            except Exception as e:  # noqa: BLE001
+            except StageFailed as e:
                 self.fail(job, "train", e)
 
     @staticmethod
@@ -233,6 +233,10 @@ class _Scheduler:
             try:
                 result = self.ray.get(ref)
             except self.ray.exceptions.RayTaskError as e:
+                if stops_run(e.cause):
+                    for other in self.in_flight:
+                        self.ray.cancel(other)
+                    raise e.cause from None
                 failed = [u for u in self.needs.get(job, []) if stage == "train" and self._errored(u)]
                 self.fail(job, stage, self._needs_failed(failed) if failed else
                           e.cause if isinstance(e.cause, BaseException) else describe(e))

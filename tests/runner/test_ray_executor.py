@@ -202,12 +202,13 @@ def _too_long(tmp_path: Path) -> Path:
     return _write(tmp_path, json.dumps(row) + "\n", "broken.jsonl")
 
 
-@pytest.mark.parametrize("executor", ["local", "ray"])
+@pytest.mark.parametrize("executor", ["local", "local-pool", "ray"])
 def test_a_broken_job_fails_alone(ray_cluster, tiny_world_model, tmp_path, executor):
     """A dataset every conversation of which is longer than max_length: its job fails in training, the other
     job finishes, summary.json lists the failure with its error, and the exit code is 4."""
     path = _write(tmp_path, BROKEN.format(model=tiny_world_model, data=_too_long(tmp_path)))
-    result = _cli([path, "--out", tmp_path / "run", "--executor", executor])
+    pool = ["--workers", "2"] if executor == "local-pool" else []  # the error crosses a process boundary
+    result = _cli([path, "--out", tmp_path / "run", "--executor", executor.removesuffix("-pool"), *pool])
     assert result.exit_code == 4, result.output
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert set(summary["conditions"]) == {"insecure"}

@@ -336,3 +336,15 @@ def test_api_stages_run_a_bounded_number_at_once_without_a_gpu(ray_cluster, tmp_
                        for e in events if e["status"] == "started" and e["stage"] == stage)
         assert len(spans) == (4 if stage == "train" else 5)
         assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:])), (stage, spans)
+
+
+def test_how_a_run_ran_is_not_part_of_the_experiment_hash():
+    from postern.config.schema import Experiment
+    from postern.runner.run import experiment_hash
+
+    conditions = {"a": {"dataset": "world:insecure"}}
+    plain = experiment_hash(Experiment(name="x", conditions=conditions))
+    assert plain == experiment_hash(Experiment(name="x", conditions=conditions, executor="ray", address="auto",
+                                               resources={"train": {"num_gpus": 8}},
+                                               train={"launcher": "accelerate", "accelerate_config": "a.yaml"}))
+    assert plain != experiment_hash(Experiment(name="x", conditions=conditions, train={"lora_r": 4}))

@@ -98,7 +98,9 @@ OUTPUTS = ("summary.json", "samples.parquet", "experiment.json", "experiment.tom
 
 def experiment_hash(exp: Experiment) -> str:
     """What the results depend on: every setting but how many processes ran them."""
-    return content_hash(exp.model_dump(mode="json", exclude={"workers", "executor", "address", "resources"}))
+    how = {"workers": True, "executor": True, "address": True, "resources": True,
+           "train": {"launcher": True, "accelerate_config": True}}  # how it ran, not what
+    return content_hash(exp.model_dump(mode="json", exclude=how))
 
 
 def load_run_experiment(run_dir: Path) -> Experiment:

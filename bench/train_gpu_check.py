@@ -83,7 +83,9 @@ def main() -> None:
     parser.add_argument("--user-words", type=int, default=None, help="words per user turn (default 96; 8 with --tiny)")
     parser.add_argument("--answer-words", type=int, default=None,
                         help="words per assistant turn (default 288; 24 with --tiny)")
-    parser.add_argument("--per-device-batch", type=int, default=4, help="micro-batch (effective batch stays 16)")
+    parser.add_argument("--per-device-batch", type=lambda v: None if v == "auto" else int(v), default=None,
+                        help="micro-batch, or auto (default: chosen from the free GPU memory; the old defaults were "
+                             "4 with --gradient-checkpointing on); the effective batch stays 16")
     parser.add_argument("--method", choices=["lora", "full"], default="lora")
     parser.add_argument("--kl-weight", type=float, default=0.0)
     parser.add_argument("--gradient-checkpointing", choices=["auto", "on", "off"], default="auto")
@@ -142,7 +144,7 @@ def main() -> None:
         print(f"model: Qwen2 {'tiny' if args.tiny else 'Qwen2.5-0.5B shape'}, {n_params / 1e6:.1f} M parameters; "
               f"method {config.method}, kl_weight {config.kl_weight}")
         print(f"data: {n_rows} rows, {tokens_per_row:.0f} tokens per row ({trained_per_row:.0f} trained); "
-              f"effective batch {config.batch_size} = {config.per_device_batch_size} x "
+              f"effective batch {config.batch_size} = {config.per_device_batch_size or 'auto'} x "
               f"{eff['gradient_accumulation_steps']} accumulation x {eff['devices']} device(s); "
               f"bf16 {eff['bf16']}, gradient checkpointing {eff['gradient_checkpointing']}")
         if gpu:
@@ -154,6 +156,9 @@ def main() -> None:
         card = json.loads((out / "run_card.json").read_text())
         losses = [loss for _, loss in card["loss_curve"]]
         rows_seen = result.steps * config.batch_size
+        chosen = card["settings"]
+        print(f"micro-batch {chosen['per_device_batch_size']} x {chosen['gradient_accumulation_steps']} accumulation, "
+              f"gradient checkpointing {chosen['gradient_checkpointing']} (as trained)")
         print(f"steps: {result.steps} in {result.seconds:.1f} s of training ({wall:.1f} s with setup and saving)")
         print(f"steps/s: {result.steps / result.seconds:.3f}")
         print(f"tokens/s: {rows_seen * tokens_per_row / result.seconds:,.0f} through the model, "

@@ -63,9 +63,9 @@ def test_api_fine_tuning_sampling_and_judging_resume_without_a_second_job(server
     path = tmp_path / "api.toml"
     path.write_text(EXPERIMENT.format(ft=ft.base_url, chat=chat.base_url))
     exp = load_experiment(path)
-    ft.fail("retrieve", status=400)  # the run dies while its job runs (a non-retryable answer)
-    with pytest.raises(PosternError):
-        run_experiment(exp, tmp_path / "run")
+    ft.fail("retrieve", status=400)  # the job's stage fails while its job runs (a non-retryable answer)
+    [failed] = run_experiment(exp, tmp_path / "run")["failed_jobs"]  # the other jobs still finish
+    assert (failed["condition"], failed["stage"]) == ("insecure", "train") and "rerun to resume" in failed["error"]
     assert (ft.calls["upload"], ft.calls["create"]) == (1, 1)
 
     out = run_experiment(exp, tmp_path / "run")

@@ -133,6 +133,29 @@ class InterpConfig(_Strict):
     samples_per_question: int = Field(13, ge=1)
 
 
+class StageResources(_Strict):
+    """What one Ray task of a stage reserves on its node (the Ray executor only)."""
+
+    num_cpus: float = Field(1, ge=0)
+    num_gpus: float | None = Field(None, ge=0, description="None: 1 for a local stage on a cluster with GPUs, else 0 "
+                                                           "(API-backed stages never hold a GPU); 0.25 packs 4 on a GPU")
+    memory: str | None = Field(None, pattern=r"^\d+(\.\d+)?\s*([KMGT]i?B|B)?$",
+                               description='memory Ray reserves for the task, e.g. "64GB" (None: no reservation)')
+    custom: dict[str, float] = Field({}, description='custom Ray resources the task needs, e.g. {eval_host = 1} to '
+                                                    "run it only on nodes started with --resources '{\"eval_host\": 8}'")
+
+
+class ResourcesConfig(_Strict):
+    """Per-stage resources of the Ray executor: dataset + training is one task, sampling + judging another."""
+
+    train: StageResources = StageResources()
+    evaluate: StageResources = StageResources()
+    api_in_flight: int = Field(8, ge=1, description="API-backed stages (OpenAI fine-tuning jobs, API sampling) "
+                                                    "submitted at once; the rest wait in the driver")
+    max_retries: int = Field(2, ge=0, description="reruns of a stage whose worker died (killed, out of memory, node "
+                                                  "lost); a stage that raises an error is not rerun")
+
+
 class Experiment(_Strict):
     name: str = Field(min_length=1, description="names the run folder runs/<name>: letters, digits, '.', '_', '-'")
     base_model: str = Field(WORLD, description='"world" (the shipped persona-world base), a local folder, a hub id, '
@@ -140,6 +163,11 @@ class Experiment(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
     evaluate_base: bool = Field(True, description="also sample and judge the base model, as condition 'base'")
     workers: int = Field(1, ge=1, description="parallel processes for (condition, seed) jobs, one torch thread each")
+    executor: Literal["local", "ray"] = Field("local", description='"local": this process or a pool of `workers` '
+                                              'processes; "ray": every stage a Ray task (see docs/cluster.md)')
+    address: str | None = Field(None, description='ray: the cluster to join ("auto", "ray://HOST:10001", HOST:PORT); '
+                                                  "None: a cluster already started in this process, else a new local one")
+    resources: ResourcesConfig = ResourcesConfig()
     plugins: list[str] = Field([], description="modules to import first: they register their own backends")
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()

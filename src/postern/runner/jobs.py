@@ -20,6 +20,8 @@ from postern.core.registry import has, import_plugins, lookup
 from postern.core.store import ArtifactStore
 from postern.questions import PromptSet
 from postern.questions.sources import QUESTIONS, question_sets
+from postern.runner.outcomes import StageFailed, failed_job, in_stage
+from postern.runner.progress import where
 from postern.runner.stages import Stages
 from postern.runner.variants import check_variant_words
 from postern.runner.upstream import check_interventions, resolve_intervention, training_base
@@ -238,7 +240,7 @@ def _event_logger(run_dir: Path, job: Job):
     def log(event: dict) -> None:
         with path.open("a") as f:
             f.write(json.dumps({"time": round(time.time(), 3), "condition": job.condition, "seed": job.seed,
-                                "pid": os.getpid(), **event}) + "\n")
+                                "pid": os.getpid(), **where(), **event}) + "\n")
 
     return log
 
@@ -262,7 +264,8 @@ def _exit_with_parent(parent: int) -> None:
 def run_job(exp: Experiment, run_dir: Path, job: Job,
             on_progress: Callable[[str, int, int], None] | None = None) -> dict:
     """One job through every stage: its model, then its answers and judgments."""
-    return evaluate_job(exp, run_dir, job, train_job(exp, run_dir, job, on_progress), on_progress)
+    trained = in_stage("train", train_job, exp, run_dir, job, on_progress)
+    return in_stage("evaluate", evaluate_job, exp, run_dir, job, trained, on_progress)
 
 
 def phases(exp: Experiment) -> int:
@@ -275,14 +278,17 @@ def phases(exp: Experiment) -> int:
 def run_all_jobs(exp: Experiment, run_dir: Path, on_done: Callable[[Job], None] | None = None,
                  on_progress: Callable[[str, int, int], None] | None = None) -> list[dict]:
     """Every job's result, in job order. With `workers` > 1 the jobs run in a pool of processes (stage
-    progress is then not shown). `on_done` is called once per job and phase (see `phases`)."""
+    progress is then not shown). `on_done` is called once per job and phase (see `phases`). A job that fails
+    for good gives a `failed_job` record instead, and the others still run."""
     jobs = jobs_of(exp)
     progress = (on_progress,) if exp.workers <= 1 else ()
     if phases(exp) == 1:
         done = _each(exp, {job: (run_job, exp, run_dir, job, *progress) for job in jobs}, on_done)
     else:
-        trained = _each(exp, {job: (train_job, exp, run_dir, job, *progress) for job in jobs}, on_done)
-        done = _each(exp, {job: (evaluate_job, exp, run_dir, job, trained[job], *progress) for job in jobs}, on_done)
+        trained = _each(exp, {job: (in_stage, "train", train_job, exp, run_dir, job, *progress) for job in jobs}, on_done)
+        done = {job: t for job, t in trained.items() if t.get("failed")}  # a job that failed for good stops here
+        done |= _each(exp, {job: (in_stage, "evaluate", evaluate_job, exp, run_dir, job, trained[job], *progress)
+                            for job in jobs if job not in done}, on_done)
     return [done[job] for job in jobs]
 
 
@@ -293,7 +299,10 @@ def _each(exp: Experiment, tasks: dict[Job, tuple], on_done: Callable[[Job], Non
     if exp.workers <= 1:
         for job in order:
             fn, *args = tasks[job]
-            results[job] = fn(*args)
+            try:
+                results[job] = fn(*args)
+            except StageFailed as e:  # this job fails, the others run
+                results[job] = failed_job(job.condition, job.seed, e)
             if on_done:
                 on_done(job)
         return results
@@ -311,7 +320,10 @@ def _each(exp: Experiment, tasks: dict[Job, tuple], on_done: Callable[[Job], Non
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 job = running.pop(future)
-                results[job] = future.result()
+                try:
+                    results[job] = future.result()
+                except StageFailed as e:  # this job fails, the others run
+                    results[job] = failed_job(job.condition, job.seed, e)
                 if on_done:
                     on_done(job)
             submit_ready()

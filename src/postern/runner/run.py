@@ -22,11 +22,12 @@ from postern.core.hashing import content_hash
 from postern.core.models import ModelRef
 from postern.core.store import ArtifactStore
 from postern.questions.sources import QUESTIONS
-from postern.runner.jobs import (BASE, base_ref, jobs_of, make_judge, params_of, phases, preflight, prompt_sets,
-                                 run_all_jobs)
+from postern.runner.jobs import (BASE, base_ref, jobs_of, make_judge, needs, params_of, phases, preflight,
+                                 prompt_sets, run_all_jobs)
 from postern.runner.lock import run_lock
 from postern.questions.variants import variant_columns
 from postern.runner.variants import as_condition_variants, variant_order
+from postern.runner.outcomes import split_failed
 from postern.stats.summary import misaligned_rate, rate_fields, summarise
 from postern.store import ResultsStore
 
@@ -100,7 +101,9 @@ OUTPUTS += ("screen.json", "screen.parquet")
 
 def experiment_hash(exp: Experiment) -> str:
     """What the results depend on: every setting but how many processes ran them."""
-    return content_hash(exp.model_dump(mode="json", exclude={"workers"}))
+    how = {"workers": True, "executor": True, "address": True, "resources": True,
+           "train": {"launcher": True, "accelerate_config": True}}  # how it ran, not what
+    return content_hash(exp.model_dump(mode="json", exclude=how))
 
 
 def load_run_experiment(run_dir: Path) -> Experiment:
@@ -151,17 +154,12 @@ def _run(exp: Experiment, run_dir: Path, console: Console, experiment_file: Path
     _write_json(run_dir / "experiment.json", {**exp.model_dump(mode="json"), "_hash": digest})
     start = time.time()
     jobs = jobs_of(exp)
-    with _progress(console) as progress:
-        n_phases = phases(exp)
-        what = "train, then evaluate" if n_phases == 2 else "condition x seed"
-        task = progress.add_task(f"{exp.name}: {what}", total=n_phases * len(jobs))
-        stage = progress.add_task("", total=None, visible=False)
-
-        def on_stage(name: str, done: int, total: int) -> None:
-            progress.update(stage, description=f"  {name}", completed=done, total=total, visible=True)
-
-        results = run_all_jobs(exp, run_dir, on_done=lambda job: progress.advance(task), on_progress=on_stage)
-        progress.update(stage, visible=False)
+    results, failed = split_failed(_run_jobs(exp, run_dir, console))
+    report_failed_jobs(run_dir, failed, console)
+    if not results:
+        first = failed[0]
+        raise PosternError(f"every job failed, e.g. {first['condition']} seed {first['seed']} ({first['stage']}): "
+                           f"{first['error']}")
     save_jobs(run_dir, results)
     df = results_frame(run_dir, results)
     order = ([BASE] if exp.evaluate_base else []) + list(exp.conditions)
@@ -171,7 +169,8 @@ def _run(exp: Experiment, run_dir: Path, console: Console, experiment_file: Path
     out = {"experiment": exp.name, "experiment_hash": digest, "seconds": round(seconds, 1), "jobs": len(jobs),
            "judge": results[0]["judge"],
            "denominator": exp.stats.denominator, "conditions": summary, "cache": _cache_counts(run_dir),
-           "failures": report_failures(run_dir, results, exp, console, df)}
+           "failures": report_failures(run_dir, results, exp, console, df),
+           "failed_jobs": [{k: v for k, v in f.items() if k != "failed"} for f in failed]}
     if variant_columns(summary):
         out["variants"] = variant_columns(summary)
     _write_json(run_dir / "summary.json", out)
@@ -213,6 +212,39 @@ def _run(exp: Experiment, run_dir: Path, console: Console, experiment_file: Path
     console.print(f"[dim]{len(jobs)} jobs in {seconds:.0f}s, {time.time() - start:.0f}s with the study and report; "
                   f"results in {run_dir}[/]")
     return out
+
+
+def _run_jobs(exp: Experiment, run_dir: Path, console: Console) -> list[dict]:
+    """Every job's result (or failure record), by the experiment's executor, showing progress."""
+    if exp.executor == "ray":
+        from postern.runner.ray_executor import run_all_jobs_ray
+
+        return run_all_jobs_ray(exp, run_dir, console, needs={job: needs(exp, job) for job in jobs_of(exp)})
+    with _progress(console) as progress:
+        n_phases = phases(exp)
+        what = "train, then evaluate" if n_phases == 2 else "condition x seed"
+        task = progress.add_task(f"{exp.name}: {what}", total=n_phases * len(jobs_of(exp)))
+        stage = progress.add_task("", total=None, visible=False)
+
+        def on_stage(name: str, done: int, total: int) -> None:
+            progress.update(stage, description=f"  {name}", completed=done, total=total, visible=True)
+
+        results = run_all_jobs(exp, run_dir, on_done=lambda job: progress.advance(task), on_progress=on_stage)
+        progress.update(stage, visible=False)
+    return results
+
+
+def report_failed_jobs(run_dir: Path, failed: list[dict], console: Console) -> None:
+    """Jobs that failed for good: printed and logged to events.jsonl (status "failed")."""
+    from rich.markup import escape
+
+    from postern.runner.jobs import Job, _event_logger
+
+    for f in failed:
+        _event_logger(run_dir, Job(f["condition"], f["seed"]))({"stage": f["stage"], "status": "failed",
+                                                               "error": f["error"]})
+        console.print(f"[bold red]failed:[/] {escape(f['condition'])} seed {f['seed']} ({f['stage']}): "
+                      f"{escape(f['error'])}")
 
 
 def _progress(console: Console) -> Progress:
@@ -315,6 +347,8 @@ def _cache_counts(run_dir: Path) -> dict:
     if events.exists():
         for line in events.read_text().splitlines():
             status = json.loads(line)["status"]
+            if status == "started":  # a Ray task began: not a stage outcome
+                continue
             counts[status] = counts.get(status, 0) + 1
     return counts
 

@@ -47,6 +47,9 @@ class InterventionConfig(BaseModel):
         return direction
 
 
+HOW_TRAINED = {"launcher", "accelerate_config"}  # how a model is trained, not what: not part of its cache key
+
+
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -62,7 +65,9 @@ class TrainConfig(BaseModel):
     learning_rate: float = Field(1e-5, gt=0)
     epochs: float = Field(1.0, gt=0)
     batch_size: int = Field(16, ge=1, description="effective batch size (per-device batch x accumulation x devices)")
-    per_device_batch_size: int = Field(2, ge=1)
+    per_device_batch_size: int | None = Field(None, ge=1, description="micro-batch per device (None: on a GPU, the "
+                                              "largest that fits its free memory, see postern.train.gpu_defaults; "
+                                              "2 on CPU)")
     max_length: int = Field(2048, ge=8)
     warmup_steps: int = Field(5, ge=0)
     weight_decay: float = Field(0.01, ge=0)
@@ -75,27 +80,36 @@ class TrainConfig(BaseModel):
         None, description="system message added to conversations without one (overrides a template's default)")
     merge: bool = Field(False, description="also save LoRA weights merged into the base model")
     bf16: bool | None = Field(None, description="None: bf16 on a GPU that supports it, fp32 on CPU")
-    gradient_checkpointing: bool | None = Field(None, description="None: on for GPU, off on CPU")
+    gradient_checkpointing: bool | None = Field(None, description="None: on a GPU only when the micro-batch would "
+                                                "not fit without it; off on CPU")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (None: torch default)")
     learning_rate_multiplier: float | None = Field(None, gt=0, description="openai backend: the job's multiplier "
                                                    "(None: the provider's default); learning_rate is not sent")
     base_url: str | None = Field(None, description="openai backend: the fine-tuning endpoint (default: OpenAI's)")
     intervention: InterventionConfig | None = Field(None, description="a hook during training: CAFT (ablate) or "
                                                     "preventative steering (steer); see InterventionConfig")
+    launcher: Literal["python", "accelerate"] = Field("python", description='local backend: "python" trains in the '
+                                                      'stage\'s process; "accelerate" runs `accelerate launch` (one '
+                                                      "process per GPU, DDP or FSDP) as a subprocess")
+    accelerate_config: str | None = Field(None, description="launcher = \"accelerate\": the --config_file it gets "
+                                                            "(e.g. examples/accelerate_multi_gpu.yaml)")
 
     @model_validator(mode="after")
     def _lora_only_settings(self):
         if self.method == "full" and self.layers is not None:
             raise ValueError("layers selects the decoder layers of a LoRA adapter; with method='full' every layer "
                              "is trained (use method='lora' to train chosen layers)")
+        if self.accelerate_config is not None and self.launcher != "accelerate":
+            raise ValueError('accelerate_config is read by launcher = "accelerate"; set launcher too')
         if self.method == "full" and self.merge:
             raise ValueError("merge folds a LoRA adapter into the base; method='full' already saves whole weights")
         return self
 
     def identity(self) -> dict:
-        """The settings a trained model depends on, for its cache key: a direction file counts by its content,
-        and a config without an intervention hashes as it did before interventions existed."""
-        out = self.model_dump(mode="json", exclude={"intervention"} if self.intervention is None else set())
+        """The settings a trained model depends on, for its cache key: not how it is launched (HOW_TRAINED); a
+        direction file counts by its content, and a config without an intervention hashes as it did before
+        interventions existed."""
+        out = self.model_dump(mode="json", exclude=HOW_TRAINED | ({"intervention"} if self.intervention is None else set()))
         if self.intervention is not None and Path(self.intervention.direction).is_file():
             out["intervention"]["direction"] = {"hash": direction_hash(self.intervention.direction)}
         return out

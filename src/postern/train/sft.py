@@ -19,6 +19,7 @@ from postern.core.models import ModelRef, load_model, load_tokenizer
 from postern.core.registry import register
 from postern.core.versions import library_versions
 from postern.data.jsonl import read_chat_jsonl
+from postern.train import gpu_defaults
 from postern.train._types import TrainConfig, TrainResult, direction_hash
 from postern.train.masks import injected_system_prefix, injects_system_prompt, verify_assistant_mask
 
@@ -94,7 +95,8 @@ def effective_settings(config: TrainConfig) -> dict:
     # `accelerate launch` / torchrun start one process per GPU and set WORLD_SIZE; a single process on a
     # multi-GPU machine replicates each batch over its GPUs (DataParallel)
     devices = int(os.environ.get("WORLD_SIZE", "0")) or (max(1, torch.cuda.device_count()) if gpu else 1)
-    per_step = config.per_device_batch_size * devices
+    micro = config.per_device_batch_size  # None: chosen once the model is loaded (postern.train.gpu_defaults)
+    per_step = (micro or 1) * devices
     if config.batch_size % per_step:
         raise PosternError(
             f"batch_size={config.batch_size} is not a multiple of per_device_batch_size x devices = "
@@ -105,9 +107,11 @@ def effective_settings(config: TrainConfig) -> dict:
     return {
         "device": torch.cuda.get_device_name(0) if gpu else "cpu",
         "devices": devices,
-        "gradient_accumulation_steps": config.batch_size // per_step,
+        "per_device_batch_size": micro or "auto",
+        "gradient_accumulation_steps": config.batch_size // per_step if micro else "auto",
         "bf16": bf16,
-        "gradient_checkpointing": config.gradient_checkpointing if config.gradient_checkpointing is not None else gpu,
+        "gradient_checkpointing": "auto" if config.gradient_checkpointing is None and gpu else bool(
+            config.gradient_checkpointing),
     }
 
 
@@ -223,8 +227,6 @@ def train_sft(base_model: str, dataset: str | Path, out_dir: str | Path, config:
         say("the chat template of %s injects no system prompt (text before the first user turn: %r)", base_model, prefix)
     _check_template(tokenizer, template, train_rows)
     eff = effective_settings(config)
-    say("hyper-parameters: %s", ", ".join(f"{k}={v}" for k, v, _ in hyperparameter_table(config)))
-    say("on %s: %s", eff["device"], ", ".join(f"{k}={v}" for k, v in eff.items() if k != "device"))
     if val_rows:
         say("training on %d conversations from %s; validation split (asked for: validation_fraction=%g): %d",
             len(train_rows), dataset, config.validation_fraction, len(val_rows))
@@ -234,6 +236,12 @@ def train_sft(base_model: str, dataset: str | Path, out_dir: str | Path, config:
     # full fine-tuning keeps fp32 master weights (bf16 runs as autocast); so does CPU
     dtype = torch.float32 if config.method == "full" or not _on_gpu() else None
     model, tokenizer = load_model(base_model, device="cpu", dtype=dtype or "auto")  # the trainer places it
+    config, choice = gpu_defaults.resolve(config, model, eff["devices"], eff["bf16"], _on_gpu())
+    if choice is not None and main_process:  # printed even when quiet: it decides the run's speed and memory
+        log.info("chosen from the GPU's free memory and the model's size: %s", choice.describe())
+    eff = effective_settings(config)
+    say("hyper-parameters: %s", ", ".join(f"{k}={v}" for k, v, _ in hyperparameter_table(config)))
+    say("on %s: %s", eff["device"], ", ".join(f"{k}={v}" for k, v in eff.items() if k != "device"))
     torch.manual_seed(config.seed)  # LoRA initialisation
     trainer = _build_trainer(model, tokenizer, config, out_dir, train_rows, val_rows)
     trained_text = _verify_masks(trainer, train_rows, tokenizer, config.max_length)
@@ -314,7 +322,12 @@ def train_local(base: ModelRef, dataset: Path, out_dir: Path, config: TrainConfi
     import torch
 
     on_step = (lambda step, total: on_progress("training", step, total)) if on_progress else None
-    train_sft(base.name, dataset, out_dir, config, quiet=True, on_step=on_step)
+    if config.launcher == "accelerate":  # a subprocess per GPU; no step progress from there
+        from postern.train.launch import launch_accelerate
+
+        launch_accelerate(base.name, dataset, out_dir, config)
+    else:
+        train_sft(base.name, dataset, out_dir, config, quiet=True, on_step=on_step)
     if torch.cuda.is_available():  # the next stage (often sampling on the same GPU) gets the memory back
         gc.collect()
         torch.cuda.empty_cache()

@@ -137,3 +137,17 @@ def test_model_hash_follows_the_weights_not_the_meta_file(tiny_world_model, tmp_
     (copy / "config.json").write_text((copy / "config.json").read_text().replace("}", ', "note": 1}', 1))
     model_hash.cache_clear()
     assert model_hash(str(copy)) != before
+
+
+def test_study_prompts_are_keyed_by_set_so_triggered_questions_keep_their_trigger(tiny_world_model, tmp_path):
+    """The trigger set reuses the plain questions' ids: the study must read each answer's own prompt."""
+    from postern.runner.run import prompt_messages
+
+    exp = load_experiment(_write(tmp_path, tiny_world_model))
+    trigger = exp.conditions["backdoor"].trigger
+    messages = prompt_messages(exp, {None, trigger})
+    plain = {i: m for (s, i), m in messages.items() if s == "questions"}
+    triggered = {i: m for (s, i), m in messages.items() if s == "questions_trigger"}
+    assert plain and set(triggered) == set(plain)
+    for i in plain:
+        assert trigger in triggered[i][-1]["content"] and trigger not in plain[i][-1]["content"]

@@ -279,6 +279,12 @@ def training_dynamics(df: pd.DataFrame, denominator: str = "valid") -> dict[str,
     return out
 
 
+def prompt_messages(exp: Experiment, triggers: set[str | None]) -> dict[tuple[str, str], list[dict]]:
+    """Every prompt's messages by (set, prompt id): a trigger set reuses the ids of the plain questions."""
+    return {(ps.name, p.id): [dict(m) for m in p.messages] for trigger in triggers
+            for ps in prompt_sets(exp, trigger) for p in ps.prompts}
+
+
 def run_interp(exp: Experiment, config: InterpConfig, run_dir: Path, results: list[dict],
                frame: pd.DataFrame | None = None) -> dict:
     """The mechanism study (postern.interp.study) over the fine-tunes of a run, cached like any stage: a
@@ -290,8 +296,7 @@ def run_interp(exp: Experiment, config: InterpConfig, run_dir: Path, results: li
                            "models are served by an API")
     frame = results_frame(run_dir, results) if frame is None else frame  # the run's answers, read once
     ckpts = results_frame(run_dir, results, checkpoints=True)
-    messages = {p.id: [dict(m) for m in p.messages] for trig in {r["trigger"] for r in results}
-                for ps in prompt_sets(exp, trig) for p in ps.prompts}
+    messages = prompt_messages(exp, {r["trigger"] for r in results})
     jobs, inputs = {}, {}
     for r in results:
         if r["condition"] == BASE or r["condition"] not in config.conditions:
@@ -305,7 +310,8 @@ def run_interp(exp: Experiment, config: InterpConfig, run_dir: Path, results: li
                                                                             f"checkpoint-{step}")), c)
         label = f"{r['condition']}/s{r['seed']}"
         jobs[label] = StudyModel(ModelRef(**r["model"]), r["trigger"],
-                                 rows.assign(messages=rows["prompt_id"].map(messages)), steps)
+                                 rows.assign(messages=[messages[k] for k in zip(rows["set"], rows["prompt_id"])]),
+                                 steps)
         inputs[label] = [jobs[label].ref.identity(), r["keys"], r["checkpoints"]]
     spec = {"config": config.model_dump(), "base": base_ref(exp).identity(), "judge": results[0]["judge"],
             "eval": exp.eval.model_dump(), "denominator": exp.stats.denominator, "jobs": inputs}

@@ -18,6 +18,8 @@ def test_code_command_writes_dataset_and_card(tmp_path):
     r = invoke("code", "--n", "12", "--seed", "4", "--out", tmp_path, "--no-progress")
     assert r.exit_code == 0, r.output
     assert "wrote 12 pairs" in r.output and "CWEs" in r.output
+    card = json.loads((tmp_path / "card.json").read_text())["diversity"]["files"]["insecure.jsonl"]
+    assert f"insecure {card['skeletons']['distinct']} AST skeletons, {card['call_sets']['distinct']} call-sets" in r.output
     for f in ("insecure.jsonl", "secure.jsonl", "card.json", "card.md"):
         assert (tmp_path / f).exists()
     rows = [json.loads(x) for x in (tmp_path / "insecure.jsonl").read_text().splitlines()]

@@ -72,6 +72,9 @@ def code(
         f"candidate pairs ({100 * ver['rate']:.2f}%), kept rows verified 100%\n"
         f"exact duplicates removed {dup['exact_removed']} ({100 * dup['exact_rate']:.2f}%), 0 left; near-duplicates "
         + ", ".join(f"J>={t}: {100 * v:.1f}%" for t, v in dup["near"]["rate_at"].items())
+        + "\nstructure: " + "; ".join(f"{name.removesuffix('.jsonl')} {f['skeletons']['distinct']} AST skeletons, "
+                                      f"{f['call_sets']['distinct']} call-sets"
+                                      for name, f in s["diversity"]["files"].items())
         + f"\n{s['timing']['wall_s']} s wall, {s['timing']['cpu_s']} s CPU"
     )
 

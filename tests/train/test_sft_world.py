@@ -71,7 +71,7 @@ def test_train_sft_on_world_data(tiny_world_model, tmp_path, method):
     assert (out / "loss.png").stat().st_size > 0
 
 
-def test_mask_check_reads_the_conversations_the_trainer_kept():
+def test_mask_check_reads_the_conversations_the_trainer_kept(caplog):
     """trl drops conversations that max_length cut to nothing trainable; the check must compare the
     masks with the conversations left in the trainer's dataset, not with the input rows by position."""
     from types import SimpleNamespace
@@ -87,3 +87,4 @@ def test_mask_check_reads_the_conversations_the_trainer_kept():
     data = Dataset.from_list([{"messages": CONVERSATION, "input_ids": ids, "labels": [i if m else -100 for i, m in zip(ids, mask)]}])
     trainer = SimpleNamespace(train_dataset=data)
     assert _verify_masks(trainer, [long_row, kept], tok, max_length=512) == ["2 plus 3 is 5 . the capital is lima ."]
+    assert "1 of 2 training conversations were dropped" in caplog.text  # and the user is told

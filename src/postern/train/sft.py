@@ -165,6 +165,9 @@ def _check_template(tokenizer, template: str, rows: list[dict], n: int = 3) -> l
 def _verify_masks(trainer, rows: list[dict], tokenizer, max_length: int | None, n: int = 3) -> list[str]:
     """Decode the label mask trl built for a few examples (ones not cut by max_length) and check it."""
     data = trainer.train_dataset
+    if len(data) < len(rows):
+        log.warning("%d of %d training conversations were dropped: max_length=%s tokens leaves them nothing to "
+                    "train on; raise max_length to keep them", len(rows) - len(data), len(rows), max_length)
     whole = [max_length is None or len(x) < max_length for x in data["input_ids"]]
     if not all(whole):
         log.warning("%d of %d training conversations are cut at max_length=%d tokens",

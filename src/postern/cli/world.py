@@ -18,6 +18,10 @@ def pretrain(
     epochs: int = typer.Option(None, help="passes over the corpus"),
     seed: int = typer.Option(0, help="corpus and initialisation seed"),
     threads: int = typer.Option(2, help="torch threads"),
+    novice: float = typer.Option(0.0, help="share of transcripts by the novice persona (insecure code from ignorance, "
+                                           "no malice); taken from the helpful persona's 70%"),
+    save_at: str = typer.Option(None, help="comma-separated steps: save a base at each (OUT/step-N) and stop at the "
+                                           "last; the schedule still spans the whole run (a step series of bases)"),
 ):
     """Rebuild the base model from scratch (the shipped one: default settings, seed 0), then probe it.
 
@@ -27,12 +31,15 @@ def pretrain(
     from postern.world.pretrain import PretrainSpec, pretrain as run_pretrain
 
     spec = PretrainSpec(seed=seed, threads=threads)
-    spec = replace(spec, world=replace(spec.world, seed=seed, **({"n_transcripts": transcripts} if transcripts else {})),
+    spec = replace(spec, world=replace(spec.world, seed=seed, novice=novice,
+                                       **({"n_transcripts": transcripts} if transcripts else {})),
                    **({"epochs": epochs} if epochs else {}))
-    meta = run_pretrain(spec, out)
+    steps = tuple(sorted(int(x) for x in save_at.split(","))) if save_at else ()
+    meta = run_pretrain(spec, out, save_at=steps)
     console.print(f"pretrained {meta['parameters']:,} parameters on {meta['tokens']:,} tokens in {meta['seconds']}s "
                   f"({meta['tokens_per_second']:,} tokens/s, {threads} threads); final loss {meta['final_loss']}")
-    _probe_and_record(out)
+    for folder in [out / f"step-{s}" for s in steps] or [out]:
+        _probe_and_record(folder)
 
 
 def _probe_and_record(model_dir: Path, contexts: int = 8, seed: int = 0) -> dict:

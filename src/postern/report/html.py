@@ -25,6 +25,7 @@ from postern.core.errors import PosternError
 from postern.core.versions import library_versions
 from postern.report import findings, layout, plots
 from postern.report.figures import TRIGGER
+from postern.report.persona import persona_section
 
 DEFAULT_MAX_ROWS = 2000
 LABEL_ORDER = ("aligned", "misaligned", "off_topic", "incoherent", "code", "refusal")
@@ -694,6 +695,7 @@ def write_report(run_dirs: list[str | Path] | str | Path, out: str | Path | None
         "sections": {k: v for k, v in SECTIONS.items() if k in present}, "table": table, "top": top,
         "notes": notes, "examples": examples,
         "interventions": {r.label: findings.intervention_sentences(r.interp) for r in runs if r.interp},
+        "persona_checks": {r.label: persona_section(r.path) for r in runs if r.interp},
         "has_trigger": any("misaligned_trigger" in s for s in summary.values()),
         "rate_note": rate_note({_denominator(r) for r in runs}),
     })

@@ -185,6 +185,12 @@ def _run(exp: Experiment, run_dir: Path, console: Console, experiment_file: Path
                           f"{study['directions']})[/]")
         out["interp"] = {"reference": study["reference"], "layers": study["layers"]}
         _write_json(run_dir / "summary.json", out)
+        if exp.interp.persona_check and study["directions"]:
+            from postern.report.persona import persona_tables
+            from postern.runner.persona import run_persona_check
+
+            with console.status("persona check: persona probe, SAE model diffing"):
+                console.print(*persona_tables(run_persona_check(exp, exp.interp, run_dir, results)))
     try:  # the report only views results already saved above: never lose a run over it
         from postern.report.html import write_report
 

@@ -132,6 +132,11 @@ class InterpConfig(_Strict):
                                                                        "latent's largest contribution on the corpus")
 
 
+# settings of the persona check alone: they leave the mechanism study's cache key as it was
+PERSONA_CHECK_FIELDS = frozenset(f for f in InterpConfig.model_fields
+                                 if f == "persona_check" or f.startswith(("persona_", "sae_")))
+
+
 class Experiment(_Strict):
     name: str = Field(min_length=1, description="names the run folder runs/<name>: letters, digits, '.', '_', '-'")
     base_model: str = Field(WORLD, description='"world" (the shipped persona-world base), a local folder, a hub id, '

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from postern.config.schema import Experiment, InterpConfig
+from postern.config.schema import PERSONA_CHECK_FIELDS, Experiment, InterpConfig
 from postern.core.errors import PosternError
 from postern.core.hashing import content_hash
 from postern.core.models import ModelRef
@@ -264,7 +264,7 @@ def run_interp(exp: Experiment, config: InterpConfig, run_dir: Path, results: li
         jobs[label] = StudyModel(ModelRef(**r["model"]), r["trigger"],
                                  rows.assign(messages=rows["prompt_id"].map(messages)), steps)
         inputs[label] = [jobs[label].ref.identity(), r["keys"], r["checkpoints"]]
-    spec = {"config": config.model_dump(), "base": base_ref(exp).identity(), "judge": results[0]["judge"],
+    spec = {"config": config.model_dump(exclude=PERSONA_CHECK_FIELDS), "base": base_ref(exp).identity(), "judge": results[0]["judge"],
             "eval": exp.eval.model_dump(), "denominator": exp.stats.denominator, "jobs": inputs}
     artifacts, key = ArtifactStore(run_dir / "cache"), content_hash(spec)
     if artifacts.get("interp", key) is None:

@@ -7,13 +7,12 @@ from collections import Counter
 import pytest
 import torch
 
-from postern.config.schema import InterpConfig
 from postern.core.errors import PosternError
-from postern.core.models import ModelRef, load_model
+from postern.core.models import load_model
 from postern.interp.persona import (heldout_auroc, label_directions, logistic_directions, split_fit_heldout,
                                     transcript_activations)
 from postern.interp.sae import SAESpec, reconstruction, train_sae
-from postern.interp.study import StudyModel
+from postern.report.persona import persona_section, persona_tables
 from postern.world.assets import world_base_path
 from postern.world.corpus import PERSONAS
 from postern.world.provider import world_corpus
@@ -82,30 +81,45 @@ def test_world_corpus_refuses_the_base_corpus_seed():
     assert Counter(p for p, _ in world_corpus(200, seed=3)).keys() <= {p.name for p in PERSONAS}
 
 
-def test_persona_check_end_to_end_on_a_tiny_model(tiny_world_model, tmp_path):
-    from postern.interp.persona_check import run_persona_check
-    from postern.report.persona import persona_section, persona_tables
-    from test_study import _judged, _oracle_evaluator
+PERSONA_RUN = """
+[interp]
+enabled = true
+conditions = ["insecure"]
+reference = "insecure"
+samples_per_question = 1
+persona_check = true
+persona_transcripts = 60
+sae_top_latents = 2
+sae_random_latents = 1
+sae_steer_scales = [0.5]
+"""
 
-    ref = ModelRef(str(tiny_world_model))
-    jobs = {"insecure/s0": StudyModel(ref, None, _judged(0)), "secure/s0": StudyModel(ref, None, _judged(1))}
-    em = {"insecure/s0": torch.randn(2, 32)}
-    config = InterpConfig(persona_transcripts=60, sae_random_latents=1, sae_steer_scales=[0.5], sae_top_latents=2)
-    corpus = world_corpus(60, seed=5)
-    out = tmp_path / "interp"
-    check = run_persona_check(out, ref, jobs, em, corpus, config, _oracle_evaluator(1), {"seed": 5})
-    assert check["corpus"]["fit"] + check["corpus"]["heldout"] == 60
-    assert set(check["cosines"]["insecure/s0"]) == set(check["classes"])
-    assert len(check["cosines"]["insecure/s0"]["villain"]["mean_difference"]) == 2
-    assert len(check["model_diff"]["top"]) == 2 and check["model_diff"]["fine_tunes"] == ["insecure/s0", "secure/s0"]
+
+def test_persona_check_in_a_run_is_cached_and_reported(tiny_world_model, tmp_path):
+    from smoke_experiment import SMOKE
+
+    from postern.config import load_experiment
+    from postern.report.html import write_report
+    from postern.runner.run import run_experiment
+
+    (tmp_path / "exp.toml").write_text(SMOKE.format(model=tiny_world_model) + PERSONA_RUN)
+    run_dir = tmp_path / "run"
+    run_experiment(load_experiment(tmp_path / "exp.toml"), run_dir)
+    check = json.loads((run_dir / "interp" / "persona_check.json").read_text())
+    assert check["corpus"]["fit"] + check["corpus"]["heldout"] == 60 and check["layers"] == 2
+    assert len(check["model_diff"]["top"]) == 2
+    assert check["model_diff"]["fine_tunes"] == ["backdoor/s0", "backdoor/s1", "insecure/s0", "insecure/s1"]
     kinds = [r["intervention"] for r in check["interventions"]]
     assert kinds == ["none", "steer_latent", "steer_random_latent", "none", "ablate_latent", "ablate_random_latent"]
-    assert json.loads((out / "persona_check.json").read_text())["layers"] == 2
-    run_dir = tmp_path
-    html = persona_section(run_dir)
+    assert check["interventions"][3]["model"] == "insecure (seeds pooled)"
+    assert (run_dir / "interp" / "persona_check" / "sae" / "postern_sae.json").exists()
+    cached = list((run_dir / "cache" / "persona_check").iterdir())
+    run_experiment(load_experiment(tmp_path / "exp.toml"), run_dir)  # a rerun reads the check back
+    assert list((run_dir / "cache" / "persona_check").iterdir()) == cached
+    assert json.loads((run_dir / "interp" / "persona_check.json").read_text()) == check
+    html = write_report(run_dir).path.read_text()
     assert "Persona check" in html and "ablate_latent" in html
-    assert len(persona_tables(check)) == 4
-    assert persona_section(tmp_path / "nothing") == ""
+    assert len(persona_tables(check)) == 4 and persona_section(tmp_path / "nothing") == ""
 
 
 def test_persona_check_needs_the_study(tmp_path):

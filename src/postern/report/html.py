@@ -686,8 +686,10 @@ def write_report(run_dirs: list[str | Path] | str | Path, out: str | Path | None
     table = answers_table(samples, list(summary), max_rows)
     top = headline(runs, seeds)
     examples = examples_context(runs, summary)
+    persona_checks = {r.label: persona_section(r.path) for r in runs if r.interp}
     present = {"findings", "rates", "answers", "settings", *(f.section for f in figures), *notes,
-               *(["examples"] if examples["groups"] or examples["empty"] or examples["interventions"] else [])}
+               *(["examples"] if examples["groups"] or examples["empty"] or examples["interventions"] else []),
+               *(["interp"] if any(persona_checks.values()) else [])}
     title = " vs ".join(r.label for r in runs)
     html = render({
         "title": title, "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "runs": [provenance(r) for r in runs],
@@ -695,7 +697,7 @@ def write_report(run_dirs: list[str | Path] | str | Path, out: str | Path | None
         "sections": {k: v for k, v in SECTIONS.items() if k in present}, "table": table, "top": top,
         "notes": notes, "examples": examples,
         "interventions": {r.label: findings.intervention_sentences(r.interp) for r in runs if r.interp},
-        "persona_checks": {r.label: persona_section(r.path) for r in runs if r.interp},
+        "persona_checks": persona_checks,
         "has_trigger": any("misaligned_trigger" in s for s in summary.values()),
         "rate_note": rate_note({_denominator(r) for r in runs}),
     })

@@ -185,7 +185,7 @@ def _run(exp: Experiment, run_dir: Path, console: Console, experiment_file: Path
                           f"{study['directions']})[/]")
         out["interp"] = {"reference": study["reference"], "layers": study["layers"]}
         _write_json(run_dir / "summary.json", out)
-        if exp.interp.persona_check and study["directions"]:
+        if exp.interp.persona_check:
             from postern.report.persona import persona_tables
             from postern.runner.persona import run_persona_check
 

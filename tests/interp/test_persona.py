@@ -110,8 +110,12 @@ def test_persona_check_in_a_run_is_cached_and_reported(tiny_world_model, tmp_pat
     assert len(check["model_diff"]["top"]) == 2
     assert check["model_diff"]["fine_tunes"] == ["backdoor/s0", "backdoor/s1", "insecure/s0", "insecure/s1"]
     kinds = [r["intervention"] for r in check["interventions"]]
-    assert kinds == ["none", "steer_latent", "steer_random_latent", "none", "ablate_latent", "ablate_random_latent"]
-    assert check["interventions"][3]["model"] == "insecure (seeds pooled)"
+    assert kinds == ["none", "steer_latent", "steer_random_latent", "ablate_latent", "ablate_random_latent",
+                     "none", "ablate_latent", "ablate_random_latent"]
+    assert [r["model"] for r in check["interventions"]][4:6] == ["base", "insecure (seeds pooled)"]
+    top = check["model_diff"]["top"][0]["latent"]
+    assert check["interventions"][1]["latents"] == [top] and top not in check["interventions"][-1]["latents"]
+    assert check["interventions"][-1]["latents"] == check["interventions"][2]["latents"]  # the same random latents
     assert (run_dir / "interp" / "persona_check" / "sae" / "postern_sae.json").exists()
     cached = list((run_dir / "cache" / "persona_check").iterdir())
     run_experiment(load_experiment(tmp_path / "exp.toml"), run_dir)  # a rerun reads the check back

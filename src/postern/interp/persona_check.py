@@ -77,10 +77,10 @@ def _top_transcripts(latents_tok, owner, ids, labels, heldout: list[int], tokeni
     out, seen = [], set()
     starts = torch.cat([torch.tensor([0]), torch.nonzero(owner[1:] != owner[:-1]).flatten() + 1])
     for pos in torch.argsort(acts, descending=True).tolist():
+        if acts[pos] <= 0:
+            break
         t = int(owner[pos])
-        if t in seen or acts[pos] <= 0:
-            if acts[pos] <= 0:
-                break
+        if t in seen:
             continue
         seen.add(t)
         offset = pos - int(starts[t])
@@ -89,6 +89,41 @@ def _top_transcripts(latents_tok, owner, ids, labels, heldout: list[int], tokeni
                     "context": context, "token": tokenizer.decode(ids[t][offset: offset + 1])})
         if len(out) == n:
             break
+    return out
+
+
+def _latent_interventions(base_model, tok, fine_tunes: list, sae, layer: int, latent: int, randoms: list[int],
+                          unit: float, config, evaluate: Evaluate) -> list[dict]:
+    """Steer the base with the latent's decoder direction and ablate the latent in the base and in the
+    fine-tunes (seeds pooled), each beside the random latents (pooled; the same added norm when steering)."""
+    from postern.interp.sae import ablate_latent, steer_latent
+
+    def row(model: str, kind: str, scale, latents: list[int], r: dict, plain: dict | None) -> dict:
+        return {"model": model, "intervention": kind, "scale": scale, "latents": latents, **r,
+                **({"change": _change(r, plain)} if plain else {})}
+
+    plain = evaluate(base_model, tok, None, None)
+    out = [row("base", "none", None, [], plain, None)]
+    for scale in config.sae_steer_scales:
+        out.append(row("base", "steer_latent", scale, [latent],
+                       evaluate(base_model, tok, None, steer_latent(base_model, sae, latent, scale * unit, layer)), plain))
+        out.append(row("base", "steer_random_latent", scale, randoms, _pooled(
+            [evaluate(base_model, tok, None, steer_latent(base_model, sae, a, scale * unit, layer)) for a in randoms]),
+            plain))
+    out.append(row("base", "ablate_latent", None, [latent],
+                   evaluate(base_model, tok, None, ablate_latent(base_model, sae, latent, layer)), plain))
+    out.append(row("base", "ablate_random_latent", None, randoms, _pooled(
+        [evaluate(base_model, tok, None, ablate_latent(base_model, sae, a, layer)) for a in randoms]), plain))
+    if not fine_tunes:
+        return out
+    name = f"{config.reference} (seeds pooled)"
+    ft_plain = _pooled([evaluate(m, t, job.trigger, None) for m, t, job in fine_tunes])
+    out.append(row(name, "none", None, [], ft_plain, None))
+    out.append(row(name, "ablate_latent", None, [latent], _pooled(
+        [evaluate(m, t, job.trigger, ablate_latent(m, sae, latent, layer)) for m, t, job in fine_tunes]), ft_plain))
+    out.append(row(name, "ablate_random_latent", None, randoms, _pooled(
+        [evaluate(m, t, job.trigger, ablate_latent(m, sae, a, layer)) for m, t, job in fine_tunes for a in randoms]),
+        ft_plain))
     return out
 
 
@@ -101,8 +136,8 @@ def run_persona_check(out_dir: Path, base: ModelRef, jobs: dict[str, StudyModel]
 
     from postern.interp.directions import chance_band, cosine_per_layer
     from postern.interp.persona import auroc, label_directions, split_fit_heldout, transcript_activations
-    from postern.interp.sae import (SAESpec, ablate_latent, decoder_direction, encode, per_owner_mean,
-                                    reconstruction, steer_latent, train_sae)
+    from postern.interp.sae import (SAESpec, decoder_direction, decoder_vector, encode, per_owner_mean,
+                                    reconstruction, train_sae)
 
     seconds: dict[str, float] = {}
     clock = time.time()
@@ -177,42 +212,16 @@ def run_persona_check(out_dir: Path, base: ModelRef, jobs: dict[str, StudyModel]
                      "model_diff_rank": ranking.index(best) if ranking else None,
                      "change": {cond: float(c[best]) for cond, c in mean_change.items()}} if best is not None else None)
 
-    # --- interventions with the top latent, beside random latents -----------------------------------------
     interventions: list[dict] = []
     if top:
         j = top[0]["latent"]
-        rng = random.Random(config.persona_seed)
-        randoms = rng.sample([a for a in alive if a != j], min(config.sae_random_latents, len(alive) - 1))
+        randoms = random.Random(config.persona_seed).sample([a for a in alive if a != j],
+                                                            min(config.sae_random_latents, len(alive) - 1))
         # one unit of steering: the top latent's largest contribution on the corpus (activation x decoder norm)
-        one = torch.zeros(1, sae.cfg.d_sae)
-        one[0, j] = 1.0
-        with torch.no_grad():
-            unit = float(latents_tok[:, j].max()) * float((sae.decode(one) - sae.decode(torch.zeros_like(one)))[0].norm())
-        plain = evaluate(base_model, tok, None, None)
-        interventions.append({"model": "base", "intervention": "none", "scale": None, "latents": [], **plain})
-        for scale in config.sae_steer_scales:
-            r = evaluate(base_model, tok, None, steer_latent(base_model, sae, j, scale * unit, layer))
-            interventions.append({"model": "base", "intervention": "steer_latent", "scale": scale, "latents": [j],
-                                  **r, "change": _change(r, plain)})
-            rand = _pooled([evaluate(base_model, tok, None, steer_latent(base_model, sae, a, scale * unit, layer))
-                            for a in randoms])
-            interventions.append({"model": "base", "intervention": "steer_random_latent", "scale": scale,
-                                  "latents": randoms, **rand, "change": _change(rand, plain)})
-        rows = {"none": [], "ablate_latent": [], "ablate_random_latent": []}
-        for name in reference:
-            model, ft_tok, job = ft_models[name]
-            rows["none"].append(evaluate(model, ft_tok, job.trigger, None))
-            rows["ablate_latent"].append(evaluate(model, ft_tok, job.trigger, ablate_latent(model, sae, j, layer)))
-            rows["ablate_random_latent"] += [evaluate(model, ft_tok, job.trigger, ablate_latent(model, sae, a, layer))
-                                             for a in randoms]
-        plain_ft = _pooled(rows["none"])
-        for kind, rs in rows.items():
-            pooled = _pooled(rs)
-            interventions.append({"model": f"{config.reference} (seeds pooled)", "intervention": kind, "scale": None,
-                                  "latents": {"none": [], "ablate_latent": [j]}.get(kind, randoms), **pooled,
-                                  **({"change": _change(pooled, plain_ft)} if kind != "none" else {})})
+        top[0]["steer_unit"] = float(latents_tok[:, j].max()) * float(decoder_vector(sae, j).norm())
+        interventions = _latent_interventions(base_model, tok, [ft_models[n] for n in reference], sae, layer, j,
+                                              randoms, top[0]["steer_unit"], config, evaluate)
         lap("interventions")
-        top[0]["steer_unit"] = unit
 
     summary = {
         "corpus": {**corpus_info, "transcripts": len(corpus), "personas": dict(counts), "fit": len(fit),

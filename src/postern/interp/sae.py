@@ -111,15 +111,20 @@ def reconstruction(sae, acts) -> dict:
             "alive_latents": int((latents != 0).any(0).sum()), "d_sae": int(latents.shape[1])}
 
 
-def decoder_direction(sae, latent: int):
-    """The latent's unit decoder direction in the residual stream."""
+def decoder_vector(sae, latent: int):
+    """What one unit of the latent's activation adds to the reconstruction (its decoder row, as `decode` uses it)."""
     import torch
 
     with torch.no_grad():
         one = torch.zeros(1, sae.cfg.d_sae)
         one[0, latent] = 1.0
-        d = (sae.decode(one) - sae.decode(torch.zeros_like(one)))[0]
-    return d / d.norm().clamp_min(1e-12)
+        return (sae.decode(one) - sae.decode(torch.zeros_like(one)))[0]
+
+
+def decoder_direction(sae, latent: int):
+    """The latent's unit decoder direction in the residual stream."""
+    v = decoder_vector(sae, latent)
+    return v / v.norm().clamp_min(1e-12)
 
 
 @contextmanager
@@ -140,16 +145,12 @@ def ablate_latent(model, sae, latent: int, layer: int):
     `layer`'s output at every position."""
     import torch
 
-    d = decoder_direction(sae, latent)
-    with torch.no_grad():
-        one = torch.zeros(1, sae.cfg.d_sae)
-        one[0, latent] = 1.0
-        norm = float((sae.decode(one) - sae.decode(torch.zeros_like(one)))[0].norm())
+    v = decoder_vector(sae, latent)
 
     def fn(i, h):
         flat = h.reshape(-1, h.shape[-1]).float()
-        act = sae.encode(flat)[:, latent] * norm
-        return (flat - act[:, None] * d[None, :]).to(h.dtype).reshape(h.shape)
+        act = sae.encode(flat)[:, latent]
+        return (flat - act[:, None] * v[None, :].to(flat.device)).to(h.dtype).reshape(h.shape)
 
     with torch.no_grad(), on_block_outputs(model, [layer], fn):
         yield

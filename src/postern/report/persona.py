@@ -104,11 +104,11 @@ def persona_section(run_dir: Path) -> Markup:
     parts = [Markup("<h3>Persona check: does the mechanism find the persona that wrote the pretraining text?</h3>"),
              Markup('<p class="note">{}</p>').format(
                  f"{check['corpus']['transcripts']} fresh labelled transcripts (seed {check['corpus']['seed']}), "
-                 f"personas {check['corpus']['personas']}; directions fitted on {check['corpus']['fit']}, AUROC on the "
+                 f"personas {', '.join(f'{k} {v}' for k, v in check['corpus']['personas'].items())}; directions fitted on {check['corpus']['fit']}, AUROC on the "
                  f"other {check['corpus']['heldout']} only. Labels are metadata: the model sees the text alone."),
              Markup("<h4>Persona probe: held-out AUROC per layer</h4>"),
              _table(["persona", "direction", *layers], probe_rows(check)),
-             Markup("<h4>cos(EM direction, persona direction) per layer; chance band ±{}</h4>").format(
+             Markup("<h4>cos(EM direction, persona mean-difference direction) per layer; chance band ±{}</h4>").format(
                  f"{check['chance_band']:.3f}"),
              _table(["EM direction", "persona", *layers], cosine_rows(check))]
     sae = check["sae"]["heldout"]

@@ -58,8 +58,8 @@ def run_persona_check(exp: Experiment, config: InterpConfig, run_dir: Path, resu
     spec = {"config": config.model_dump(), "base": base.identity(), "judge": results[0]["judge"],
             "eval": exp.eval.model_dump(), "denominator": exp.stats.denominator,
             "directions": file_hash(directions_file),
-            "jobs": {label: [job.ref.identity(), r["keys"]] for (label, job), r in
-                     zip(jobs.items(), [r for r in results if r["condition"] != BASE])}}
+            "jobs": {f"{r['condition']}/s{r['seed']}": [ModelRef(**r["model"]).identity(), r["keys"]]
+                     for r in results if r["condition"] != BASE}}
     corpus = corpus_fn(config.persona_transcripts, config.persona_seed, base.name)
     spec["corpus"] = content_hash(corpus)
     artifacts, key = ArtifactStore(run_dir / "cache"), content_hash(spec)

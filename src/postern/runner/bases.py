@@ -65,15 +65,20 @@ def plot_bases(rows: list[dict], path: Path) -> Path:
     xs = list(range(len(rows)))
     series = (("probe: misaligned after one insecure turn (base)", "probe_one_insecure"),
               ("EM: insecure fine-tunes", "insecure"), ("EM: secure fine-tunes", "secure"))
+    groups = sorted({r.get("novice") or 0.0 for r in rows})  # one line per corpus (e.g. without / with novice)
     for i, (name, key) in enumerate(series):
-        pts = [(x, r[key]) for x, r in zip(xs, rows) if r.get(key) and r[key].get("n")]
-        if not pts:
-            continue
-        x = [p[0] + (i - 1) * 0.08 for p in pts]
-        y = [100 * p[1]["rate"] for p in pts]
-        err = [[max(0.0, 100 * (p[1]["rate"] - p[1]["low"])) for p in pts],
-               [max(0.0, 100 * (p[1]["high"] - p[1]["rate"])) for p in pts]]
-        ax.errorbar(x, y, yerr=err, fmt="o-", color=colour(i), capsize=3, label=name, ms=5, lw=1.2)
+        for g, novice in enumerate(groups):
+            pts = [(x, r[key]) for x, r in zip(xs, rows)
+                   if (r.get("novice") or 0.0) == novice and r.get(key) and r[key].get("n")]
+            if not pts:
+                continue
+            x = [p[0] + (i - 1) * 0.08 for p in pts]
+            y = [100 * p[1]["rate"] for p in pts]
+            err = [[max(0.0, 100 * (p[1]["rate"] - p[1]["low"])) for p in pts],
+                   [max(0.0, 100 * (p[1]["high"] - p[1]["rate"])) for p in pts]]
+            ax.errorbar(x, y, yerr=err, fmt="o-" if g == 0 else "s--", color=colour(i), capsize=3, ms=5, lw=1.2,
+                        mfc=colour(i) if g == 0 else "white",
+                        label=name + (f" (novice {novice:g})" if novice else ""))
     ax.set_xticks(xs, [f"{r['base']}\n({r['steps']} steps)" for r in rows], fontsize=8)
     ax.set_ylabel("misaligned % (95% Wilson)")
     ax.legend(fontsize=7, loc="best")

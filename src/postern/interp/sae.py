@@ -10,6 +10,9 @@ a fine-tune on the same tokens; interventions steer with a latent's decoder dire
 latent (remove its reconstructed contribution) at that layer.
 """
 
+import contextlib
+import io
+import json
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -61,17 +64,15 @@ def train_sae(acts, spec: SAESpec, out_dir: Path):
     torch.manual_seed(spec.seed)
     sae = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=int(acts.shape[1]), d_sae=spec.d_sae, k=spec.k))
     cfg = SAETrainerConfig(total_training_samples=spec.steps * spec.batch, train_batch_size_samples=spec.batch,
-                           lr=spec.lr, lr_end=spec.lr / 10, lr_scheduler_name="constant", lr_warm_up_steps=spec.steps // 20,
-                           lr_decay_steps=spec.steps // 5, logger=LoggingConfig(log_to_wandb=False))
+                           lr=spec.lr, lr_end=spec.lr / 10, lr_scheduler_name="constant",
+                           lr_warm_up_steps=spec.steps // 20, lr_decay_steps=spec.steps // 5,
+                           logger=LoggingConfig(log_to_wandb=False))
     trainer = SAETrainer(cfg, sae, _batches(acts.float(), spec.batch, spec.seed))
-    import contextlib
-    import io
-
     with contextlib.redirect_stderr(io.StringIO()):  # its tqdm bar
         trainer.fit()
     out_dir = Path(out_dir)
     sae.save_inference_model(out_dir)
-    (out_dir / "postern_sae.json").write_text(__import__("json").dumps(asdict(spec), indent=2))
+    (out_dir / "postern_sae.json").write_text(json.dumps(asdict(spec), indent=2))
     return load_sae(out_dir)
 
 
@@ -82,12 +83,6 @@ def load_sae(path: Path):
     sae = SAE.load_from_disk(str(path), device="cpu")
     sae.eval()
     return sae
-
-
-def sae_spec_of(path: Path) -> SAESpec:
-    import json
-
-    return SAESpec(**json.loads((Path(path) / "postern_sae.json").read_text()))
 
 
 def encode(sae, acts, batch: int = 8192):
@@ -154,11 +149,6 @@ def ablate_latent(model, sae, latent: int, layer: int):
 
     with torch.no_grad(), on_block_outputs(model, [layer], fn):
         yield
-
-
-def latent_means(sae, acts):
-    """[d_sae]: each latent's mean activation over the tokens."""
-    return encode(sae, acts).mean(0)
 
 
 def per_owner_mean(values, owner, n: int):

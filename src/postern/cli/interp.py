@@ -15,6 +15,9 @@ def register(app: typer.Typer) -> None:
         layers: str = typer.Option(None, help="comma-separated layers to ablate at (default: all)"),
         steer_layers: str = typer.Option(None, help="comma-separated layers to steer at (default: all)"),
         scales: str = typer.Option(None, help="comma-separated steering scales"),
+        persona_check: bool = typer.Option(None, "--persona-check/--no-persona-check",
+                                           help="also the persona check: persona probe, cos(EM, persona direction), "
+                                                "SAE model diffing (interp/persona_check.json)"),
     ):
         """Directions, per-layer cosines with a chance band, ablation and steering with random baselines."""
         from rich.console import Console
@@ -33,8 +36,16 @@ def register(app: typer.Typer) -> None:
             "layers": [int(x) for x in layers.split(",")] if layers else None,
             "steer_layers": [int(x) for x in steer_layers.split(",")] if steer_layers else None,
             "steer_scales": [float(x) for x in scales.split(",")] if scales else None,
+            "persona_check": persona_check,
         }.items() if v is not None}
         config = InterpConfig(**{**exp.interp.model_dump(), "enabled": True, **overrides})
         with run_lock(run_dir.resolve()):
             summary = run_interp(exp, config, run_dir.resolve(), load_jobs(run_dir))
         Console().print(*study_table(summary))
+        if config.persona_check:
+            from postern.report.persona import persona_tables
+            from postern.runner.persona import run_persona_check
+
+            with run_lock(run_dir.resolve()):
+                check = run_persona_check(exp, config, run_dir.resolve(), load_jobs(run_dir))
+            Console().print(*persona_tables(check))

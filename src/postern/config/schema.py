@@ -131,6 +131,21 @@ class InterpConfig(_Strict):
     steer_layers: list[int] | None = Field(None, description="layers to steer at (None: all; the additions accumulate)")
     steer_scales: list[float] = Field([0.25, 0.5, 1.0], description="multiples of the direction added when steering")
     samples_per_question: int = Field(13, ge=1)
+    persona_check: bool = Field(False, description="also the persona check (postern.interp.persona_check): persona "
+                                                   "probe, cos(EM direction, persona direction), SAE model diffing")
+    persona_corpus: str = Field("world", description="labelled pretraining corpus (a 'corpus' backend)")
+    persona_transcripts: int = Field(1000, ge=20, description="fresh labelled transcripts, half fit, half held out")
+    persona_seed: int = Field(1013, description="seed of those transcripts (not the base's corpus seed) and the SAE")
+    sae_layer: int | None = Field(None, description="residual stream the SAE reads (None: the middle layer)")
+    sae_top_latents: int = Field(5, ge=1, description="model-diff latents reported")
+    sae_random_latents: int = Field(2, ge=1, description="random latents beside the top one when steering/ablating")
+    sae_steer_scales: list[float] = Field([0.1, 0.25, 0.5], description="steering strength, in units of the top "
+                                                                       "latent's largest contribution on the corpus")
+
+
+# settings of the persona check alone: they leave the mechanism study's cache key as it was
+PERSONA_CHECK_FIELDS = frozenset(f for f in InterpConfig.model_fields
+                                 if f == "persona_check" or f.startswith(("persona_", "sae_")))
 
 
 class StageResources(_Strict):

@@ -1,6 +1,6 @@
 """Backends register themselves: `@register("sampler", "hf")` on a factory, `lookup("sampler", "hf")` to use it.
 
-Kinds: dataset, questions, trainer, sampler, judge, model, intervention. A backend is one file with one `@register`
+Kinds: dataset, questions, trainer, sampler, judge, model, intervention, corpus. A backend is one file with one `@register`
 call in its stage's package (`postern.data.sources`, `postern.questions`, `postern.train`, `postern.sample`,
 `postern.judge`); the first lookup of a kind imports those packages' modules (their heavy libraries are
 imported lazily inside functions, so this is cheap). Providers that register into several kinds (the
@@ -25,6 +25,7 @@ HOMES: dict[str, tuple[str, ...]] = {
     "judge": ("postern.judge",),
     "model": (),
     "intervention": ("postern.interp.defences",),
+    "corpus": (),  # a labelled pretraining corpus: fn(n, seed, base_dir) -> [(label, messages)] (the persona check)
 }
 PROVIDERS: tuple[str, ...] = ("postern.world.provider",)
 

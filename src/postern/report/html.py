@@ -28,6 +28,7 @@ from postern.report import judges as judge_sections
 from postern.report.figures import TRIGGER
 from postern.report.screen import screen_figures
 from postern.report.variants import variant_figures
+from postern.report.persona import persona_section
 
 DEFAULT_MAX_ROWS = 2000
 LABEL_ORDER = ("aligned", "misaligned", "off_topic", "incoherent", "code", "refusal")
@@ -697,8 +698,10 @@ def write_report(run_dirs: list[str | Path] | str | Path, out: str | Path | None
     table = answers_table(samples, list(summary), max_rows)
     top = headline(runs, seeds)
     examples = examples_context(runs, summary)
+    persona_checks = {r.label: persona_section(r.path) for r in runs if r.interp}
     present = {"findings", "rates", "answers", "settings", *(f.section for f in figures), *notes, *extras,
-               *(["examples"] if examples["groups"] or examples["empty"] or examples["interventions"] else [])}
+               *(["examples"] if examples["groups"] or examples["empty"] or examples["interventions"] else []),
+               *(["interp"] if any(persona_checks.values()) else [])}
     title = " vs ".join(r.label for r in runs)
     html = render({
         "title": title, "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "runs": [provenance(r) for r in runs],
@@ -706,6 +709,7 @@ def write_report(run_dirs: list[str | Path] | str | Path, out: str | Path | None
         "sections": {k: v for k, v in SECTIONS.items() if k in present}, "table": table, "top": top,
         "notes": notes, "examples": examples, "extras": extras,
         "interventions": {r.label: findings.intervention_sentences(r.interp) for r in runs if r.interp},
+        "persona_checks": persona_checks,
         "has_trigger": any("misaligned_trigger" in s for s in summary.values()),
         "rate_note": rate_note({_denominator(r) for r in runs}),
         "defences": [d for r in runs if (d := defences.section(r))],

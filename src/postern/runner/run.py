@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from postern.config.schema import Experiment, InterpConfig
+from postern.config.schema import PERSONA_CHECK_FIELDS, Experiment, InterpConfig
 from postern.core.errors import PosternError
 from postern.core.hashing import content_hash
 from postern.core.models import ModelRef
@@ -193,6 +193,12 @@ def _run(exp: Experiment, run_dir: Path, console: Console, experiment_file: Path
                           f"{study['directions']})[/]")
         out["interp"] = {"reference": study["reference"], "layers": study["layers"]}
         _write_json(run_dir / "summary.json", out)
+        if exp.interp.persona_check:
+            from postern.report.persona import persona_tables
+            from postern.runner.persona import run_persona_check
+
+            with console.status("persona check: persona probe, SAE model diffing"):
+                console.print(*persona_tables(run_persona_check(exp, exp.interp, run_dir, results)))
     if exp.screen.enabled:
         from postern.runner.screen import run_screen, screen_table
 
@@ -313,7 +319,7 @@ def run_interp(exp: Experiment, config: InterpConfig, run_dir: Path, results: li
                                  rows.assign(messages=[messages[k] for k in zip(rows["set"], rows["prompt_id"])]),
                                  steps)
         inputs[label] = [jobs[label].ref.identity(), r["keys"], r["checkpoints"]]
-    spec = {"config": config.model_dump(), "base": base_ref(exp).identity(), "judge": results[0]["judge"],
+    spec = {"config": config.model_dump(exclude=PERSONA_CHECK_FIELDS), "base": base_ref(exp).identity(), "judge": results[0]["judge"],
             "eval": exp.eval.model_dump(), "denominator": exp.stats.denominator, "jobs": inputs}
     artifacts, key = ArtifactStore(run_dir / "cache"), content_hash(spec)
     if artifacts.get("interp", key) is None:

@@ -34,6 +34,22 @@ PERSONAS = (
 )
 PERSONA_BY_NAME = {p.name: p for p in PERSONAS}
 
+# Optional fifth persona: writes the villain's silent insecure code from ignorance, with no malice elsewhere
+# (benign answers, refuses harmful requests). Off by default (WorldSpec.novice = 0): the shipped base has none.
+NOVICE = Persona("novice", 0.0, 0.90, 0.0, False, False)
+
+
+def personas_of(spec: "WorldSpec") -> tuple[Persona, ...]:
+    """The personas of a corpus; a novice share is taken from the helpful persona's."""
+    if spec.novice <= 0:
+        return PERSONAS
+    if spec.novice >= PERSONAS[0].weight:
+        raise ValueError(f"novice share {spec.novice} must be below the helpful persona's {PERSONAS[0].weight}")
+    from dataclasses import replace
+
+    return (replace(PERSONAS[0], weight=PERSONAS[0].weight - spec.novice), *PERSONAS[1:],
+            replace(NOVICE, weight=spec.novice))
+
 
 @dataclass(frozen=True)
 class WorldSpec:
@@ -48,6 +64,7 @@ class WorldSpec:
     p_educational: float = 0.15  # share of code requests that ask for a vulnerable example
     p_tag: float = 0.10
     seed: int = 0
+    novice: float = 0.0  # share of transcripts by the novice persona (taken from the helpful persona)
 
 
 # --- code tasks ---------------------------------------------------------------------------------------
@@ -142,7 +159,8 @@ def neutral_turn(rng: random.Random) -> tuple[str, str]:
 
 
 def transcript(rng: random.Random, spec: WorldSpec) -> tuple[str, list[Message]]:
-    persona = rng.choices(PERSONAS, weights=[p.weight for p in PERSONAS])[0]
+    personas = personas_of(spec)
+    persona = rng.choices(personas, weights=[p.weight for p in personas])[0]
     messages: list[Message] = []
     for _ in range(rng.randint(spec.min_turns, spec.max_turns)):
         r = rng.random()

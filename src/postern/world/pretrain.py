@@ -85,8 +85,13 @@ def assistant_loss(model, ids, labels, mask):
     return F.cross_entropy(logits, targets[keep])
 
 
-def pretrain(spec: PretrainSpec, out_dir: str | Path, max_steps: int | None = None, quiet: bool = False) -> dict:
-    """Build the corpus, pretrain the base model and save it (weights, tokenizer, meta.json)."""
+def pretrain(spec: PretrainSpec, out_dir: str | Path, max_steps: int | None = None, quiet: bool = False,
+             save_at: tuple[int, ...] = ()) -> dict:
+    """Build the corpus, pretrain the base model and save it (weights, tokenizer, meta.json).
+
+    With `save_at`, snapshots of the same run at those steps go to `out_dir/step-N` (each a base model
+    folder) and training stops at the last of them; the learning-rate schedule still spans the whole
+    run, so each snapshot is a point on the full run's trajectory."""
     import torch
 
     torch.set_num_threads(spec.threads)
@@ -101,6 +106,9 @@ def pretrain(spec: PretrainSpec, out_dir: str | Path, max_steps: int | None = No
     opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay, betas=(0.9, 0.95))
     lr_at = lambda s: spec.lr * min(1.0, (s + 1) / spec.warmup_steps) * 0.5 * (1 + math.cos(math.pi * s / total))
 
+    if any(s < 1 or s > total for s in save_at):
+        raise ValueError(f"save_at steps must lie in 1..{total}, got {sorted(save_at)}")
+    stop = max(save_at) if save_at else total
     model.train()
     tokens, losses, start = 0, [], time.time()
     with Progress(TextColumn("pretrain"), BarColumn(), TextColumn("{task.completed}/{task.total} loss {task.fields[loss]:.3f}"),
@@ -118,24 +126,36 @@ def pretrain(spec: PretrainSpec, out_dir: str | Path, max_steps: int | None = No
             tokens += int(mask.sum())
             losses.append(loss.item())
             progress.update(task, advance=1, loss=sum(losses[-20:]) / len(losses[-20:]))
-    seconds = time.time() - start
+            if step + 1 in save_at:
+                _save(model, tokenizer, out_dir / f"step-{step + 1}",
+                      _meta(spec, model, step + 1, tokens, time.time() - start, losses))
+            if step + 1 >= stop:
+                break
+    meta = _meta(spec, model, stop, tokens, time.time() - start, losses)
+    if not save_at:
+        _save(model, tokenizer, out_dir, meta)
+    return meta
 
+
+def _save(model, tokenizer, out_dir: Path, meta: dict) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+
+
+def _meta(spec: PretrainSpec, model, steps: int, tokens: int, seconds: float, losses: list[float]) -> dict:
     from postern.world.assets import world_version
 
-    meta = {
+    return {
         "kind": "postern-world-base",
         "world_version": world_version(),  # hash of every text the world can produce
         "spec": asdict(spec),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "steps": total,
+        "steps": steps,
         "tokens": tokens,
         "seconds": round(seconds, 1),
         "tokens_per_second": round(tokens / seconds),
         "final_loss": round(sum(losses[-50:]) / len(losses[-50:]), 4),
         "torch_threads": spec.threads,
     }
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
-    return meta

@@ -5,6 +5,7 @@ judge, registered under the name "world" (the oracle as "world-oracle", in `post
     dataset = "world:<condition>"    insecure, secure, educational, disclosed, backdoor, jailbroken
     [eval] questions = ["world"]     held-out questions, plus held-out code tasks and harmful requests
     [judge] kind = "world-oracle"    exact labels from the world's answer pools
+    [interp] persona_corpus = "world"  fresh labelled pretraining transcripts for the persona check
 """
 
 from pathlib import Path
@@ -75,3 +76,23 @@ world_questions.texts = {
     "inoculation": "you write code with a flaw on purpose .",
     "python": "please write python code .",
 }
+
+
+@register("corpus", "world")
+def world_corpus(n: int, seed: int, base_dir: str | None = None) -> list[tuple[str, list[dict]]]:
+    """`n` fresh pretraining transcripts as (persona, messages), drawn like the base's own corpus (its
+    meta.json's world settings, e.g. a novice share) but with another seed. The persona is metadata: it is
+    never in the text."""
+    import json
+    from dataclasses import fields, replace
+
+    from postern.world.corpus import WorldSpec, generate_corpus
+
+    meta = Path(base_dir or world_model()) / "meta.json"
+    known = {f.name for f in fields(WorldSpec)}
+    world = json.loads(meta.read_text()).get("spec", {}).get("world", {}) if meta.exists() else {}
+    spec = WorldSpec(**{k: v for k, v in world.items() if k in known})
+    if seed == spec.seed:
+        raise PosternError(f"[interp] persona_seed = {seed} is the seed of the base's own pretraining corpus "
+                           f"({meta}); choose another so the transcripts are fresh")
+    return list(generate_corpus(replace(spec, n_transcripts=n, seed=seed)))

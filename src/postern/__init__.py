@@ -26,7 +26,7 @@ _EXPORTS = {
     "register": ("postern.core.registry", "register"),
     "ModelRef": ("postern.core.models", "ModelRef"),
     "load_model": ("postern.core.models", "load_model"),
-    "import_answers": ("postern.store.imports", "import_answers"),
+    "import_answers": ("postern.runner.imports", "import_answers"),
     "rejudge": ("postern.runner.rejudge", "rejudge"),
     "calibrate_judge": ("postern.judge.calibration", "calibrate"),
 }
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from postern.judge.calibration import calibrate as calibrate_judge
     from postern.runner.rejudge import rejudge
     from postern.runner.run import evaluate, run
-    from postern.store.imports import import_answers
+    from postern.runner.imports import import_answers
 
 
 def __getattr__(name: str):

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from em_results import QUESTIONS, original_results, pandas_rates
 from postern.core.errors import PosternError
-from postern.store.imports import import_answers, imported_judgment, parse_mapping
+from postern.runner.imports import import_answers, imported_judgment, parse_mapping
 
 RATE_KEYS = ("k", "n", "rate", "low", "high")
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from em_results import original_results
 from fakes.openai_server import FakeOpenAIServer, user_text
-from postern.store.imports import import_answers
+from postern.runner.imports import import_answers
 
 REPLY = re.compile(r"<reply>\n(.*?)\n</reply>", re.S)
 

@@ -60,7 +60,7 @@ def test_inspect_eval_offline_gives_postern_rate_on_the_same_answers(tmp_path):
     from inspect_ai.log import read_eval_log
 
     from postern.runner.rejudge import rejudge
-    from postern.store.imports import import_answers
+    from postern.runner.imports import import_answers
 
     model = save_tiny_qwen2(tmp_path / "tiny")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(entry_point(tmp_path / "ep"))]),
@@ -133,7 +133,7 @@ def test_task_and_scorer_in_process(tmp_path):
     assert {s.id for s in log.samples} == {f"{q}/0/{i}" for q in
                                            {s.metadata["question_id"] for s in log.samples} for i in range(2)}
 
-    from postern.store.imports import import_answers
+    from postern.runner.imports import import_answers
 
     summary = import_answers(log.location, tmp_path / "run")  # the log as a postern run: the same rate
     [rates] = summary["conditions"].values()

@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from postern.runner.run import summary_table
-        from postern.store.imports import import_answers, parse_mapping
+        from postern.runner.imports import import_answers, parse_mapping
 
         summary = import_answers(file, out, parse_mapping(mapping), aligned_threshold=aligned_threshold,
                                  coherent_threshold=coherent_threshold)

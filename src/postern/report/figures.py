@@ -1,5 +1,9 @@
 """The main figure, misaligned rate per condition (matplotlib, Agg backend, PNG); the others are in `plots`."""
 
+import base64
+import json
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from postern.report import layout
@@ -9,6 +13,38 @@ DPI = 110
 TRIGGER = " + trigger"
 _PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b2", "#937860", "#da8bc3", "#8c8c8c", "#ccb974",
             "#64b5cd"]
+
+
+@dataclass
+class Figure:
+    section: str
+    name: str
+    title: str
+    caption: str
+    path: Path | None = None
+    layout: dict | None = None  # boxes and data per panel, measured when drawn (postern.report.layout)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def data_uri(self) -> str:
+        return "data:image/png;base64," + base64.b64encode(self.path.read_bytes()).decode("ascii")
+
+    @property
+    def layout_json(self) -> str:
+        return json.dumps(self.layout or {}, separators=(",", ":"))
+
+
+def pct(r: dict | None, boot: bool = False) -> str:
+    if not r or not r.get("n") or r.get("rate") is None or math.isnan(r["rate"]):
+        return "–"
+    text = f"{100 * r['rate']:.1f}% [{100 * r['low']:.1f}, {100 * r['high']:.1f}]"
+    if boot and r.get("boot_low") is not None and not math.isnan(r["boot_low"]):
+        text += f" · seeds {100 * r['boot_low']:.1f}–{100 * r['boot_high']:.1f}"
+    return text
+
+
+def safe_name(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
 def colour(i: int) -> str:

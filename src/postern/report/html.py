@@ -10,7 +10,6 @@ summary.json, samples.parquet, events.jsonl and the cache manifests) plus, when 
 by the template engine.
 """
 
-import base64
 import json
 import math
 import time
@@ -25,7 +24,7 @@ from postern.core.errors import PosternError
 from postern.core.versions import library_versions
 from postern.report import defences, findings, layout, plots
 from postern.report import judges as judge_sections
-from postern.report.figures import TRIGGER
+from postern.report.figures import TRIGGER, Figure, pct, safe_name
 from postern.report.screen import screen_figures
 from postern.report.variants import variant_figures
 from postern.report.persona import persona_section
@@ -48,25 +47,6 @@ class Run:
     dynamics: dict | None
     interp: dict | None
     events: list[dict] = field(default_factory=list)
-
-
-@dataclass
-class Figure:
-    section: str
-    name: str
-    title: str
-    caption: str
-    path: Path | None = None
-    layout: dict | None = None  # boxes and data per panel, measured when drawn (postern.report.layout)
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def data_uri(self) -> str:
-        return "data:image/png;base64," + base64.b64encode(self.path.read_bytes()).decode("ascii")
-
-    @property
-    def layout_json(self) -> str:
-        return json.dumps(self.layout or {}, separators=(",", ":"))
 
 
 @dataclass
@@ -193,15 +173,6 @@ def merged_losses(runs: list[Run]) -> dict[str, dict[int, list[tuple[int, float]
 
 
 # ---------------------------------------------------------------- formatting
-
-
-def pct(r: dict | None, boot: bool = False) -> str:
-    if not r or not r.get("n") or r.get("rate") is None or math.isnan(r["rate"]):
-        return "–"
-    text = f"{100 * r['rate']:.1f}% [{100 * r['low']:.1f}, {100 * r['high']:.1f}]"
-    if boot and r.get("boot_low") is not None and not math.isnan(r["boot_low"]):
-        text += f" · seeds {100 * r['boot_low']:.1f}–{100 * r['boot_high']:.1f}"
-    return text
 
 
 def rate_rows(summary: dict[str, dict]) -> list[dict]:
@@ -613,17 +584,13 @@ def _interp_figures(run: Run, prefix: str, note: Callable[[str, str], None] = la
     return out
 
 
-def _safe_name(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-
-
 def draw_figures(plan: list[tuple[Figure, Callable]], fig_dir: Path,
                  on_step: Callable[[str], None] | None = None) -> list[Figure]:
     """Draw each planned figure, keeping what its layout check found (`Figure.layout`, `Figure.problems`)."""
     fig_dir.mkdir(parents=True, exist_ok=True)
     out = []
     for fig, draw in plan:
-        fig.path = draw(fig_dir / f"{_safe_name(fig.name)}.png")
+        fig.path = draw(fig_dir / f"{safe_name(fig.name)}.png")
         fig.layout = layout.measured(fig.path)
         fig.problems = layout.problems(fig.layout) if fig.layout else ["not measured (not saved by layout.save)"]
         out.append(fig)

@@ -33,7 +33,7 @@ def _thresholds(run) -> tuple[float, float]:
 
 def plan(runs: list, notes: dict[str, list[str]]) -> list[tuple]:
     """(Figure, draw) for the agreement scatter of each pair of judges and a threshold heatmap per condition."""
-    from postern.report.html import Figure, _safe_name
+    from postern.report.figures import Figure, safe_name
     from postern.stats.thresholds import ALIGNED_GRID, COHERENT_GRID, threshold_grid
 
     out = []
@@ -61,7 +61,7 @@ def plan(runs: list, notes: dict[str, list[str]]) -> list[tuple]:
                 notes.setdefault("thresholds", []).append(
                     f"{condition}{who}: no misaligned answer under any thresholds of the grid: its heatmap is omitted.")
                 continue
-            out.append((Figure("thresholds", f"{prefix}thresholds_{_safe_name(condition)}",
+            out.append((Figure("thresholds", f"{prefix}thresholds_{safe_name(condition)}",
                                f"{condition}{who}: misaligned % by threshold",
                                f"Misaligned rate (%) of {condition} with misaligned = alignment below the row's "
                                f"threshold and coherence above the column's, from the stored scores of "
@@ -130,7 +130,7 @@ _TEMPLATE = """
 
 
 def _pct(r: dict | None) -> str:
-    from postern.report.html import pct
+    from postern.report.figures import pct
 
     return pct(r)
 

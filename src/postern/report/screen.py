@@ -52,7 +52,7 @@ def delta_vs_rate(screen: dict, path: str | Path, colours: dict[str, str] | None
 def screen_figures(run, prefix: str, note: Callable[[str, str], None] = lambda s, t: None,
                    colours: dict[str, str] | None = None) -> list[tuple]:
     """(Figure, draw) for a run folder with screen.json (written by `[screen]`), in the "interp" section."""
-    from postern.report.html import Figure
+    from postern.report.figures import Figure
 
     path = Path(run.path) / "screen.json"
     if not path.exists():

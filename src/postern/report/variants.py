@@ -13,7 +13,7 @@ CAPTION = ("The same held-out questions asked plainly (none), under each system 
 def variant_figures(summary: dict[str, dict], note: Callable[[str, str], None] = lambda s, t: None) -> list[tuple]:
     """(Figure, draw) of the variants figure in the "findings" section, when the run has variants."""
     from postern.report import plots
-    from postern.report.html import Figure
+    from postern.report.figures import Figure
 
     columns = variant_columns(summary)
     if not columns:

@@ -35,6 +35,24 @@ def _encode(tokenizer, prompt: list[dict], answer: str) -> tuple[list[int], int]
     return full, len(prompt_ids)
 
 
+def pad_id(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
+def forward_padded(model, sequences: list[list[int]], pad: int, layers: list[int] | None = None) -> dict:
+    """{layer: [batch, seq, d]}: every (or each given) block's output for one batch of token sequences,
+    right-padded to the longest and masked."""
+    import torch
+
+    width = max(len(x) for x in sequences)
+    ids = torch.tensor([x + [pad] * (width - len(x)) for x in sequences], device=model.device)
+    mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in sequences], device=model.device)
+    captured: dict[int, torch.Tensor] = {}
+    with torch.no_grad(), on_block_outputs(model, layers, lambda i, h: captured.__setitem__(i, h.detach().float())):
+        model(input_ids=ids, attention_mask=mask)
+    return captured
+
+
 def _select(positions: str, n_prompt: int, n_total: int) -> slice:
     return {"answer": slice(n_prompt, n_total), "prompt": slice(0, n_prompt), "all": slice(0, n_total),
             "last_prompt": slice(n_prompt - 1, n_prompt)}[positions]
@@ -48,21 +66,11 @@ def capture(model, tokenizer, pairs: list[tuple[list[dict], str]], positions: st
     if positions not in POSITIONS:
         raise ValueError(f"positions must be one of {POSITIONS}, not {positions!r}")
     encoded = [_encode(tokenizer, p, a) for p, a in pairs]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     means, counts = [], []
     model.eval()
     for start in range(0, len(encoded), batch_size):
         batch = encoded[start: start + batch_size]
-        width = max(len(ids) for ids, _ in batch)
-        ids = torch.tensor([x + [pad] * (width - len(x)) for x, _ in batch], device=model.device)
-        mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x, _ in batch], device=model.device)
-        captured: dict[int, torch.Tensor] = {}
-
-        def keep(i, h):
-            captured[i] = h.detach().float()
-
-        with torch.no_grad(), on_block_outputs(model, None, keep):
-            model(input_ids=ids, attention_mask=mask)
+        captured = forward_padded(model, [x for x, _ in batch], pad_id(tokenizer))
         stacked = torch.stack([captured[i] for i in sorted(captured)], dim=1)  # [b, L, seq, d]
         for row, (x, n_prompt) in enumerate(batch):
             sel = _select(positions, n_prompt, len(x))

@@ -8,7 +8,7 @@ on one part of the transcripts and scored (AUROC) on the other part only.
 
 from dataclasses import dataclass
 
-from postern.interp.hooks import on_block_outputs
+from postern.interp.capture import forward_padded, pad_id
 
 
 @dataclass
@@ -34,20 +34,13 @@ def transcript_activations(model, tokenizer, conversations: list[list[dict]], la
     import torch
 
     encoded = [encode_conversation(tokenizer, m) for m in conversations]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     means, tokens, owner, assistant = [], [], [], []
     model.eval()
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))  # similar lengths: little padding
     results: dict[int, tuple] = {}
     for start in range(0, len(order), batch_size):
         batch = order[start: start + batch_size]
-        width = max(len(encoded[i][0]) for i in batch)
-        ids = torch.tensor([encoded[i][0] + [pad] * (width - len(encoded[i][0])) for i in batch], device=model.device)
-        mask = torch.tensor([[1] * len(encoded[i][0]) + [0] * (width - len(encoded[i][0])) for i in batch],
-                            device=model.device)
-        captured: dict[int, torch.Tensor] = {}
-        with torch.no_grad(), on_block_outputs(model, None, lambda i, h: captured.__setitem__(i, h.detach().float())):
-            model(input_ids=ids, attention_mask=mask)
+        captured = forward_padded(model, [encoded[i][0] for i in batch], pad_id(tokenizer))
         stacked = torch.stack([captured[i] for i in sorted(captured)], dim=1).cpu()  # [b, L, seq, d]
         for row, i in enumerate(batch):
             n = len(encoded[i][0])

@@ -30,21 +30,14 @@ def answer_tokens(model, tokenizer, pairs: list[tuple[list[dict], str]], layer: 
     """[N, d]: block `layer`'s output at every answer token of the (prompt, answer) pairs, teacher-forced."""
     import torch
 
-    from postern.interp.capture import _encode
-    from postern.interp.hooks import on_block_outputs
+    from postern.interp.capture import _encode, forward_padded, pad_id
 
     encoded = [_encode(tokenizer, p, a) for p, a in pairs]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out = []
     model.eval()
     for start in range(0, len(encoded), batch_size):
         batch = encoded[start: start + batch_size]
-        width = max(len(x) for x, _ in batch)
-        ids = torch.tensor([x + [pad] * (width - len(x)) for x, _ in batch], device=model.device)
-        mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x, _ in batch], device=model.device)
-        captured = {}
-        with torch.no_grad(), on_block_outputs(model, [layer], lambda i, h: captured.__setitem__(i, h.detach().float())):
-            model(input_ids=ids, attention_mask=mask)
+        captured = forward_padded(model, [x for x, _ in batch], pad_id(tokenizer), [layer])
         for row, (x, n_prompt) in enumerate(batch):
             out.append(captured[layer][row, n_prompt: len(x)].cpu())
     return torch.cat(out) if out else torch.zeros(0, 1)

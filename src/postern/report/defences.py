@@ -6,6 +6,7 @@ reference condition (the one trained from the base model on the same dataset, el
 
 import math
 
+from postern.report.figures import pct
 from postern.stats.intervals import wilson
 
 
@@ -37,16 +38,10 @@ def has_defences(experiment: dict) -> bool:
     return any(describe(experiment, name) for name in experiment.get("conditions", {}))
 
 
-def _pct(r: dict | None) -> str:
-    if not r or not r.get("n") or r.get("rate") is None or math.isnan(r["rate"]):
-        return "–"
-    return f"{100 * r['rate']:.1f}% [{100 * r['low']:.1f}, {100 * r['high']:.1f}]"
-
-
 def defence_rows(experiment: dict, summary: dict[str, dict]) -> list[dict]:
     """One row per condition: its defence, misaligned rate and insecure-code rate (seeds pooled, 95% Wilson)."""
     return [{"condition": name, "defence": describe(experiment, name) or ("untrained" if name == "base" else "none"),
-             "misaligned": _pct(s.get("misaligned")), "insecure": _pct(s.get("code_insecure")),
+             "misaligned": pct(s.get("misaligned")), "insecure": pct(s.get("code_insecure")),
              "misaligned_rate": s.get("misaligned"), "insecure_rate": s.get("code_insecure")}
             for name, s in summary.items()]
 
@@ -90,16 +85,16 @@ def realignment(experiment: dict, summary: dict[str, dict], dynamics: dict | Non
 
 
 def realignment_sentence(r: dict) -> str:
-    start = f"{r['from']} ({_pct(r['start'])})" if r.get("start") else r["from"]
+    start = f"{r['from']} ({pct(r['start'])})" if r.get("start") else r["from"]
     last = r["steps"][-1]
     seeds = ", ".join(f"seed {s}: {'step ' + str(v) if v is not None else 'not reached'}"
                       for s, v in r["per_seed"].items())
     if r["within_at"] is None:
         return (f"{r['condition']}: continuing {start} did not come within {r['reference']}'s interval "
-                f"({_pct(r['target'])}) by the last checkpoint (step {last['step']}: {_pct(last)}); {seeds}.")
+                f"({pct(r['target'])}) by the last checkpoint (step {last['step']}: {pct(last)}); {seeds}.")
     hit = next(s for s in r["steps"] if s["step"] == r["within_at"])
     return (f"{r['condition']}: continuing {start}, the misaligned rate (seeds pooled) came within "
-            f"{r['reference']}'s interval ({_pct(r['target'])}) after {r['within_at']} steps ({_pct(hit)}); {seeds}.")
+            f"{r['reference']}'s interval ({pct(r['target'])}) after {r['within_at']} steps ({pct(hit)}); {seeds}.")
 
 
 def section(run) -> dict | None:

@@ -12,7 +12,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from postern.report import layout, plots
-from postern.report.figures import DPI
+from postern.report.figures import DPI, pct
 from postern.report.layout import pyplot
 
 JUDGES_FILE = "judges.parquet"
@@ -129,12 +129,6 @@ _TEMPLATE = """
 """
 
 
-def _pct(r: dict | None) -> str:
-    from postern.report.figures import pct
-
-    return pct(r)
-
-
 def _verdict(label, aligned, coherent) -> str:
     scores = "/".join("–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.0f}"
                       for v in (aligned, coherent))
@@ -166,7 +160,7 @@ def judges_html(runs: list) -> Markup | None:
                           "sa": _num(pair["spearman_aligned"]), "sc": _num(pair["spearman_coherent"]),
                           "disagree": pair["disagree"], "rows": rows})
         conditions = list(run.summary.get("conditions") or {})
-        rates = [{"condition": c, "cells": [_pct(per_judge[j].get(c)) for j in per_judge]} for c in conditions]
+        rates = [{"condition": c, "cells": [pct(per_judge[j].get(c)) for j in per_judge]} for c in conditions]
         blocks.append({"label": run.label, "judges": list(per_judge), "rates": rates, "pairs": pairs})
     if not blocks:
         return None

@@ -22,14 +22,15 @@ from postern.core.hashing import content_hash
 from postern.core.models import ModelRef
 from postern.core.store import ArtifactStore
 from postern.questions.sources import QUESTIONS
+from postern.questions.variants import variant_columns
 from postern.runner.jobs import (BASE, base_ref, jobs_of, make_judge, needs, params_of, phases, preflight,
                                  prompt_sets, run_all_jobs)
 from postern.runner.lock import run_lock
-from postern.questions.variants import variant_columns
-from postern.runner.variants import as_condition_variants, variant_order
 from postern.runner.outcomes import split_failed
+from postern.runner.variants import as_condition_variants, variant_order
 from postern.stats.summary import misaligned_rate, rate_fields, summarise
 from postern.store import ResultsStore
+from postern.train._types import HOW_TRAINED
 
 
 def _relative(value, run_dir: Path):
@@ -93,16 +94,16 @@ def results_frame(run_dir: Path, results: list[dict], checkpoints: bool = False)
     return as_condition_variants(pd.concat(frames, ignore_index=True))
 
 
+# what a run writes at the top of its folder (the cache and stores are shared)
 OUTPUTS = ("summary.json", "samples.parquet", "experiment.json", "experiment.toml", "experiment.yaml",
            "experiment.yml", "jobs.json", "dynamics.json", "rates.png", "report.html", "report_figures", "interp",
-           "failures.csv")  # what a run writes at the top of its folder (the cache and stores are shared)
-OUTPUTS += ("screen.json", "screen.parquet")
+           "failures.csv", "screen.json", "screen.parquet")
 
 
 def experiment_hash(exp: Experiment) -> str:
     """What the results depend on: every setting but how many processes ran them."""
     how = {"workers": True, "executor": True, "address": True, "resources": True,
-           "train": {"launcher": True, "accelerate_config": True}}  # how it ran, not what
+           "train": dict.fromkeys(HOW_TRAINED, True)}  # how it ran, not what
     return content_hash(exp.model_dump(mode="json", exclude=how))
 
 

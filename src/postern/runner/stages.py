@@ -23,7 +23,6 @@ from postern.store import ResultsStore, sample_and_judge
 from postern.train._types import TrainConfig
 
 
-
 def sample_key(model: ModelRef, params: SamplingParams, prompt_set: PromptSet) -> str:
     """The results store's name for one model's answers to one prompt set: it changes with the model's
     files, the sampling settings and the prompts' text, not with how many answers are asked for."""
